@@ -1,0 +1,10 @@
+//! bosun — a GitOps operator for Docker Swarm.
+//!
+//! bosun reads a folder (or a git checkout) of desired-state manifests and
+//! keeps a live swarm equal to them, the way a Kubernetes controller keeps a
+//! cluster equal to its objects. Pure logic (`manifest`) never touches the
+//! Docker API; IO lives at the edges (`sandbox`, `cli`).
+
+pub mod cli;
+pub mod manifest;
+pub mod sandbox;

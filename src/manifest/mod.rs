@@ -1,0 +1,1 @@
+//! Manifest kinds, loading and validation.

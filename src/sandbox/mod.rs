@@ -1,0 +1,1 @@
+//! A real multi-node swarm on one host.

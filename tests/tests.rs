@@ -1,0 +1,1 @@
+//! All integration tests build into one binary (see Cargo.toml `autotests = false`).
