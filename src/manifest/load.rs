@@ -312,6 +312,9 @@ struct Document<S> {
     spec: S,
 }
 
+/// Most type errors reported per document.
+const MAX_TYPE_ERRORS: usize = 16;
+
 fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
     let mut json = doc.to_json();
     let object = json
@@ -331,21 +334,62 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
     for (path, message) in unknown {
         cx.push(diag(path, message));
     }
-    match serde_path_to_error::deserialize::<_, Document<S>>(&json) {
-        Ok(d) => Some(S::into_manifest(Object {
-            metadata: d.metadata,
-            spec: d.spec,
-            source,
-            node: doc,
-        })),
-        Err(e) => {
-            let path = Path::from_serde(e.path());
-            let value = json.pointer(&pointer(&path));
-            let message = explain(&e.inner().to_string(), value);
-            cx.push(diag(path, message));
-            None
+    // Deserialization stops at the first type error; to report the others
+    // too, drop the offending field and try again (a few times). An object
+    // with any error is not returned, so its rules never see the holes.
+    let mut removed: Vec<(Path, String)> = Vec::new();
+    let mut failed = false;
+    for _ in 0..MAX_TYPE_ERRORS {
+        match serde_path_to_error::deserialize::<_, Document<S>>(&json) {
+            Ok(d) if !failed => {
+                return Some(S::into_manifest(Object {
+                    metadata: d.metadata,
+                    spec: d.spec,
+                    source,
+                    node: doc,
+                }));
+            }
+            Ok(_) => return None,
+            Err(e) => {
+                let path = Path::from_serde(e.path());
+                let message = e.inner().to_string();
+                let caused_by_removal = removed
+                    .iter()
+                    .find(|(parent, key)| *parent == path && message == format!("missing field `{key}`"));
+                if let Some((parent, key)) = caused_by_removal {
+                    // A required field was dropped: put a stand-in of the
+                    // right shape back (its error is already reported).
+                    let field = parent.key(key);
+                    let stand_in = schema_at(root, &field.0).map(|s| placeholder(root, s, 0));
+                    let map = json.pointer_mut(&pointer(parent)).and_then(Value::as_object_mut);
+                    match (map, stand_in) {
+                        (Some(map), Some(v)) if !map.contains_key(key) => {
+                            map.insert(key.clone(), v);
+                            continue;
+                        }
+                        _ => return None,
+                    }
+                }
+                failed = true;
+                let value = json.pointer(&pointer(&path));
+                cx.push(diag(path.clone(), explain(&message, value)));
+                // Remove the innermost mapping entry on the path.
+                let Some(at) = path.0.iter().rposition(|s| matches!(s, yaml::Segment::Key(_))) else {
+                    return None;
+                };
+                let parent = Path(path.0[..at].to_vec());
+                let yaml::Segment::Key(key) = &path.0[at] else {
+                    return None;
+                };
+                let map = json.pointer_mut(&pointer(&parent)).and_then(Value::as_object_mut);
+                if map.and_then(|m| m.remove(key)).is_none() {
+                    return None;
+                }
+                removed.push((parent, key.clone()));
+            }
         }
     }
+    None
 }
 
 /// A JSON pointer for a field path.
@@ -378,7 +422,10 @@ fn explain(message: &str, value: Option<&Value>) -> String {
             return format!("{message}; quote it: \"{v}\"");
         }
     }
-    message.to_string()
+    message
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected i64", "expected an integer")
+        .replace("expected u16", "expected a port number (1-65535)")
 }
 
 /// Resolve a schema's `$ref` (and single-entry `allOf` wrappers) against the root.
@@ -401,6 +448,79 @@ fn resolve_ref<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
         }
     }
     schema
+}
+
+/// The object schema to use for a value of `json`'s shape.
+fn pick<'a>(root: &'a Value, schema: &'a Value, want: &str) -> &'a Value {
+    let mut schema = resolve_ref(root, schema);
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            if let Some(s) = options.iter().map(|o| resolve_ref(root, o)).find(|o| o.get(want).is_some()) {
+                schema = s;
+            }
+        }
+    }
+    schema
+}
+
+/// The schema of the field at `path` (keys and indices) below `root`.
+fn schema_at<'a>(root: &'a Value, path: &[yaml::Segment]) -> Option<&'a Value> {
+    let mut schema = root;
+    for seg in path {
+        schema = match seg {
+            yaml::Segment::Key(k) => {
+                let s = pick(root, schema, "properties");
+                s.get("properties")
+                    .and_then(|p| p.get(k))
+                    .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))?
+            }
+            yaml::Segment::Index(_) => pick(root, schema, "items").get("items")?,
+        };
+    }
+    Some(resolve_ref(root, schema))
+}
+
+/// A minimal value that deserializes as `schema` describes (a stand-in for
+/// a required field whose bad value was dropped).
+fn placeholder(root: &Value, schema: &Value, depth: usize) -> Value {
+    let schema = resolve_ref(root, schema);
+    if depth > 16 {
+        return Value::Null;
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        return first.clone();
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(first) = schema.get(key).and_then(Value::as_array).and_then(|o| o.first()) {
+            return placeholder(root, first, depth + 1);
+        }
+    }
+    let ty = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        _ => "null",
+    };
+    match ty {
+        "string" if schema.get("pattern").and_then(Value::as_str) == Some(super::duration::PATTERN) => "1s".into(),
+        "string" => Value::String(String::new()),
+        "integer" | "number" => schema.get("minimum").cloned().unwrap_or_else(|| 0.into()),
+        "boolean" => Value::Bool(false),
+        "array" => Value::Array(Vec::new()),
+        "object" => {
+            let mut map = serde_json::Map::new();
+            let props = schema.get("properties");
+            for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                if let (Some(name), Some(prop)) = (name.as_str(), props.and_then(|p| name.as_str().and_then(|n| p.get(n)))) {
+                    map.insert(name.to_string(), placeholder(root, prop, depth + 1));
+                }
+            }
+            Value::Object(map)
+        }
+        _ => Value::Null,
+    }
 }
 
 /// Find unknown mapping keys (against `additionalProperties: false`),
