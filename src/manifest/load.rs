@@ -320,6 +320,7 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
     let object = json
         .pointer("/metadata/name")
         .and_then(Value::as_str)
+        .filter(|name| !name.is_empty())
         .map(|name| format!("{}/{name}", S::KIND));
     let diag = |path: Path, message: String| {
         let mut d = Diagnostic::error(source.display.clone(), message)
@@ -331,6 +332,9 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
     let root = schema::cached(S::KIND);
     let mut unknown = Vec::new();
     unknown_fields(root, root, &mut json, &Path::root(), &mut unknown);
+    // An object with unknown fields is reported but not checked further:
+    // its rules would only repeat the typo ("needs composeFiles").
+    let mut failed = !unknown.is_empty();
     for (path, message) in unknown {
         cx.push(diag(path, message));
     }
@@ -338,7 +342,6 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
     // too, drop the offending field and try again (a few times). An object
     // with any error is not returned, so its rules never see the holes.
     let mut removed: Vec<(Path, String)> = Vec::new();
-    let mut failed = false;
     for _ in 0..MAX_TYPE_ERRORS {
         match serde_path_to_error::deserialize::<_, Document<S>>(&json) {
             Ok(d) if !failed => {

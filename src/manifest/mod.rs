@@ -266,7 +266,7 @@ impl<S: Spec> Object<S> {
             severity,
             file: self.source.display.clone(),
             pos: Some(self.pos_of(&path)),
-            object: Some(self.id().to_string()),
+            object: (!self.metadata.name.is_empty()).then(|| self.id().to_string()),
             path: (!path.is_empty()).then_some(path),
             message: message.into(),
         }

@@ -270,7 +270,7 @@ pub(crate) fn check_set(set: &Set, cx: &mut Cx) {
                 format!(
                     "only one ClusterPolicy is allowed; {} is already defined at {}",
                     first.id(),
-                    first.source
+                    first.place(&Path::parse("metadata.name"))
                 ),
             );
         }

@@ -411,7 +411,14 @@ impl Builder {
         match &mut parent.value {
             Value::Seq(items) => items.push(node),
             Value::Map(pairs) => match pending_key.take() {
-                None => *pending_key = Some(node),
+                None => {
+                    // A block mapping's start event is marked after its
+                    // first key; the mapping starts where that key does.
+                    if pairs.is_empty() && node.pos < parent.pos {
+                        parent.pos = node.pos;
+                    }
+                    *pending_key = Some(node);
+                }
                 Some(key) => {
                     let dup = key.as_str().is_some()
                         && !is_merge_key(&key)
