@@ -356,15 +356,17 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
             Err(e) => {
                 let path = Path::from_serde(e.path());
                 let message = e.inner().to_string();
-                let caused_by_removal = removed
-                    .iter()
-                    .find(|(parent, key)| *parent == path && message == format!("missing field `{key}`"));
+                let caused_by_removal = removed.iter().find(|(parent, key)| {
+                    *parent == path && message == format!("missing field `{key}`")
+                });
                 if let Some((parent, key)) = caused_by_removal {
                     // A required field was dropped: put a stand-in of the
                     // right shape back (its error is already reported).
                     let field = parent.key(key);
                     let stand_in = schema_at(root, &field.0).map(|s| placeholder(root, s, 0));
-                    let map = json.pointer_mut(&pointer(parent)).and_then(Value::as_object_mut);
+                    let map = json
+                        .pointer_mut(&pointer(parent))
+                        .and_then(Value::as_object_mut);
                     match (map, stand_in) {
                         (Some(map), Some(v)) if !map.contains_key(key) => {
                             map.insert(key.clone(), v);
@@ -377,17 +379,18 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
                 let value = json.pointer(&pointer(&path));
                 cx.push(diag(path.clone(), explain(&message, value)));
                 // Remove the innermost mapping entry on the path.
-                let Some(at) = path.0.iter().rposition(|s| matches!(s, yaml::Segment::Key(_))) else {
-                    return None;
-                };
+                let at = path
+                    .0
+                    .iter()
+                    .rposition(|s| matches!(s, yaml::Segment::Key(_)))?;
                 let parent = Path(path.0[..at].to_vec());
                 let yaml::Segment::Key(key) = &path.0[at] else {
                     return None;
                 };
-                let map = json.pointer_mut(&pointer(&parent)).and_then(Value::as_object_mut);
-                if map.and_then(|m| m.remove(key)).is_none() {
-                    return None;
-                }
+                let map = json
+                    .pointer_mut(&pointer(&parent))
+                    .and_then(Value::as_object_mut);
+                map.and_then(|m| m.remove(key))?;
                 removed.push((parent, key.clone()));
             }
         }
@@ -458,7 +461,11 @@ fn pick<'a>(root: &'a Value, schema: &'a Value, want: &str) -> &'a Value {
     let mut schema = resolve_ref(root, schema);
     for key in ["anyOf", "oneOf"] {
         if let Some(options) = schema.get(key).and_then(Value::as_array) {
-            if let Some(s) = options.iter().map(|o| resolve_ref(root, o)).find(|o| o.get(want).is_some()) {
+            if let Some(s) = options
+                .iter()
+                .map(|o| resolve_ref(root, o))
+                .find(|o| o.get(want).is_some())
+            {
                 schema = s;
             }
         }
@@ -493,21 +500,37 @@ fn placeholder(root: &Value, schema: &Value, depth: usize) -> Value {
     if let Some(c) = schema.get("const") {
         return c.clone();
     }
-    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     for key in ["oneOf", "anyOf"] {
-        if let Some(first) = schema.get(key).and_then(Value::as_array).and_then(|o| o.first()) {
+        if let Some(first) = schema
+            .get(key)
+            .and_then(Value::as_array)
+            .and_then(|o| o.first())
+        {
             return placeholder(root, first, depth + 1);
         }
     }
     let ty = match schema.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ => "null",
     };
     match ty {
-        "string" if schema.get("pattern").and_then(Value::as_str) == Some(super::duration::PATTERN) => "1s".into(),
+        "string"
+            if schema.get("pattern").and_then(Value::as_str) == Some(super::duration::PATTERN) =>
+        {
+            "1s".into()
+        }
         "string" => Value::String(String::new()),
         "integer" | "number" => schema.get("minimum").cloned().unwrap_or_else(|| 0.into()),
         "boolean" => Value::Bool(false),
@@ -515,8 +538,16 @@ fn placeholder(root: &Value, schema: &Value, depth: usize) -> Value {
         "object" => {
             let mut map = serde_json::Map::new();
             let props = schema.get("properties");
-            for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
-                if let (Some(name), Some(prop)) = (name.as_str(), props.and_then(|p| name.as_str().and_then(|n| p.get(n)))) {
+            for name in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(name), Some(prop)) = (
+                    name.as_str(),
+                    props.and_then(|p| name.as_str().and_then(|n| p.get(n))),
+                ) {
                     map.insert(name.to_string(), placeholder(root, prop, depth + 1));
                 }
             }
