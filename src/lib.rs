@@ -7,5 +7,5 @@
 
 pub mod cli;
 pub mod manifest;
-pub mod yaml;
 pub mod sandbox;
+pub mod yaml;

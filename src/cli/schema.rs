@@ -1,12 +1,46 @@
-//! `bosun schema` (placeholder until implemented).
+//! `bosun schema [--dir crds] [--check]`: write (or check) the JSON Schemas
+//! of every manifest kind.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::manifest::schema;
 
 /// Arguments of `bosun schema`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Folder of the schema files.
+    #[arg(long, default_value = "crds")]
+    pub dir: PathBuf,
+    /// Do not write; exit 2 when the folder differs from what this bosun generates.
+    #[arg(long)]
+    pub check: bool,
+}
 
 /// Run `bosun schema`.
-pub fn run(_args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.check {
+        let stale = schema::check(&args.dir).context("checking schemas")?;
+        if stale.is_empty() {
+            println!("{}: schemas are up to date", args.dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        let list: Vec<String> = stale.iter().map(ToString::to_string).collect();
+        anyhow::bail!(
+            "{}\nschemas in {} are stale: run `bosun schema --dir {}` to regenerate them",
+            list.join("\n"),
+            args.dir.display(),
+            args.dir.display()
+        );
+    }
+    let written = schema::write(&args.dir).context("writing schemas")?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    if written.is_empty() {
+        println!("{}: schemas are up to date", args.dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

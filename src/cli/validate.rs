@@ -1,12 +1,46 @@
-//! `bosun validate` (placeholder until implemented).
+//! `bosun validate DIR`: load and check every manifest under a folder.
+//!
+//! Exit codes: 0 valid (warnings are printed but do not fail), 2 invalid.
+//! Diagnostics go to stderr, one per line (`file:line:col: error: Kind/name:
+//! field.path: message`); the summary of a valid folder goes to stdout.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use crate::manifest;
 
 /// Arguments of `bosun validate`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Folder of manifests (searched recursively; hidden folders skipped).
+    pub dir: PathBuf,
+}
 
 /// Run `bosun validate`.
-pub fn run(_args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    match manifest::load(&args.dir) {
+        Ok(desired) => {
+            for warning in &desired.warnings {
+                eprintln!("{warning}");
+            }
+            let warnings = match desired.warnings.len() {
+                0 => String::new(),
+                1 => ", 1 warning".into(),
+                n => format!(", {n} warnings"),
+            };
+            println!("valid: {}{warnings}", desired.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            let errors = diagnostics.errors().count();
+            let warnings = diagnostics.warnings().count();
+            eprintln!(
+                "invalid: {errors} error{}, {warnings} warning{}",
+                if errors == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
 }

@@ -1,1 +1,377 @@
 //! Manifest kinds, loading and validation.
+//!
+//! A bosun revision is a folder of YAML manifests (`apiVersion:
+//! bosun.dev/v1alpha1`). [`load`] reads the whole folder, checks every file
+//! and every rule across the set, and returns either the typed [`Desired`]
+//! state or every problem found at once ([`Diagnostics`]): a revision is
+//! applied all or nothing, so a user should see all of its problems in one
+//! run, each with file, line, column and field path.
+//!
+//! Pure: no Docker, no async. Referenced files (compose files, env files,
+//! VRRP password files) are read from disk, nothing else.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::yaml::{self, Path, Pos};
+
+mod cluster;
+mod diagnostic;
+pub mod duration;
+mod load;
+mod meta;
+pub mod net;
+mod network;
+mod node_labels;
+mod placement;
+pub mod schema;
+mod stack;
+mod validate;
+mod vip;
+
+pub use cluster::{ClusterPolicySpec, Quorum, Recovery};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use duration::Duration;
+pub use load::{load, load_with};
+pub use meta::{
+    Metadata, NodeSelector, Role, check_label_key, check_name, did_you_mean, glob_match,
+};
+pub use network::{Ipam, IpamConfig, NetworkSpec};
+pub use node_labels::{Availability, NodeLabelRule, NodeLabelsSpec};
+pub use placement::{Constraint, ConstraintOp, PlacementPolicySpec, Preference, ServiceSelector};
+pub use stack::{ResolveImage, StackSpec, Wait};
+pub use vip::{CheckType, VipAuth, VipCheck, VipNodes, VipPolicySpec};
+
+/// The one API version this build understands.
+pub const API_VERSION: &str = "bosun.dev/v1alpha1";
+
+/// What every bosun `apiVersion` starts with; files whose documents carry
+/// it are manifest files.
+pub const API_GROUP: &str = "bosun.dev/";
+
+/// The manifest kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Network,
+    Stack,
+    NodeLabels,
+    PlacementPolicy,
+    VipPolicy,
+    ClusterPolicy,
+}
+
+impl Kind {
+    /// Every kind, in apply order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Network,
+        Kind::Stack,
+        Kind::NodeLabels,
+        Kind::PlacementPolicy,
+        Kind::VipPolicy,
+        Kind::ClusterPolicy,
+    ];
+
+    /// The kind as written in `kind:`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Network => "Network",
+            Kind::Stack => "Stack",
+            Kind::NodeLabels => "NodeLabels",
+            Kind::PlacementPolicy => "PlacementPolicy",
+            Kind::VipPolicy => "VipPolicy",
+            Kind::ClusterPolicy => "ClusterPolicy",
+        }
+    }
+
+    /// File stem of the kind's JSON Schema in `crds/` (`vip-policy`).
+    #[must_use]
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Stack => "stack",
+            Kind::NodeLabels => "node-labels",
+            Kind::PlacementPolicy => "placement-policy",
+            Kind::VipPolicy => "vip-policy",
+            Kind::ClusterPolicy => "cluster-policy",
+        }
+    }
+
+    /// One sentence on what the kind owns in the swarm (schema description).
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Kind::Network => {
+                "A swarm-scoped network, created before any stack that uses it; `ingress: true` replaces the swarm's ingress network."
+            }
+            Kind::Stack => {
+                "A stack deployed like `docker stack deploy`: compose files merged in order (or inline compose), interpolated with env and env files, ordered by dependsOn."
+            }
+            Kind::NodeLabels => {
+                "Labels (and optionally availability) for the nodes each rule selects; bosun removes only labels it set itself."
+            }
+            Kind::PlacementPolicy => {
+                "Placement preferences, constraints and max replicas per node added to the services its selector picks."
+            }
+            Kind::VipPolicy => {
+                "A keepalived VRRP virtual IP shared by a set of nodes, run by bosun as one swarm service per node."
+            }
+            Kind::ClusterPolicy => {
+                "Cluster-wide expectations: manager count, quorum monitoring and recovery policy, autolock."
+            }
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| match did_you_mean(s, Kind::ALL.map(Kind::as_str)) {
+                Some(close) => format!("unknown kind `{s}`, did you mean `{close}`?"),
+                None => format!(
+                    "unknown kind `{s}`; expected one of {}",
+                    Kind::ALL.map(|k| format!("`{k}`")).join(", ")
+                ),
+            })
+    }
+}
+
+/// A reference to another object, written `Kind/name` (as in `dependsOn`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+impl FromStr for ObjectRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((kind, name)) = s.split_once('/') else {
+            return Err(format!(
+                "`{s}` is not of the form `Kind/name` (like `Stack/traefik`)"
+            ));
+        };
+        let kind: Kind = kind.parse()?;
+        if name.is_empty() {
+            return Err(format!("`{s}` has no name after `/`"));
+        }
+        Ok(ObjectRef {
+            kind,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Where a manifest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Absolute path of the manifest file.
+    pub file: PathBuf,
+    /// The file as diagnostics name it (relative to the folder as given).
+    pub display: String,
+    /// Index of the document in the file (0-based).
+    pub document: usize,
+    /// Where the document starts.
+    pub pos: Pos,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.display, self.pos.line)
+    }
+}
+
+/// The spec type of a kind.
+pub trait Spec: Sized + Clone + fmt::Debug + DeserializeOwned + Serialize + JsonSchema {
+    /// The kind whose `spec` this is.
+    const KIND: Kind;
+    /// Wrap a typed object of this kind.
+    fn into_manifest(obj: Object<Self>) -> Manifest;
+}
+
+/// A typed manifest: metadata, spec, and where it was written.
+///
+/// After [`load`], every file path in a spec (`composeFiles`, `envFiles`,
+/// `auth.passwordFile`) is absolute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object<S> {
+    pub metadata: Metadata,
+    pub spec: S,
+    pub source: Source,
+    /// The document as parsed (merge keys applied), for positions of fields
+    /// and for consumers that need the YAML as written (inline compose).
+    pub node: yaml::Node,
+}
+
+impl<S: Spec> Object<S> {
+    /// The object's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// The object as `Kind/name`.
+    #[must_use]
+    pub fn id(&self) -> ObjectRef {
+        ObjectRef {
+            kind: S::KIND,
+            name: self.metadata.name.clone(),
+        }
+    }
+
+    /// Position of the field at `path` (or the nearest existing parent).
+    #[must_use]
+    pub fn pos_of(&self, path: &Path) -> Pos {
+        self.node.pos_of(&path.0)
+    }
+
+    /// `file:line` of the field at `path`, for messages that point elsewhere.
+    #[must_use]
+    pub fn place(&self, path: &Path) -> String {
+        format!("{}:{}", self.source.display, self.pos_of(path).line)
+    }
+
+    /// A diagnostic about the field at `path` of this object.
+    #[must_use]
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        path: impl Into<Path>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let path = path.into();
+        Diagnostic {
+            severity,
+            file: self.source.display.clone(),
+            pos: Some(self.pos_of(&path)),
+            object: (!self.metadata.name.is_empty()).then(|| self.id().to_string()),
+            path: (!path.is_empty()).then_some(path),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Network = Object<NetworkSpec>;
+pub type Stack = Object<StackSpec>;
+pub type NodeLabels = Object<NodeLabelsSpec>;
+pub type PlacementPolicy = Object<PlacementPolicySpec>;
+pub type VipPolicy = Object<VipPolicySpec>;
+pub type ClusterPolicy = Object<ClusterPolicySpec>;
+
+/// Any typed manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Manifest {
+    Network(Network),
+    Stack(Stack),
+    NodeLabels(NodeLabels),
+    PlacementPolicy(PlacementPolicy),
+    VipPolicy(VipPolicy),
+    ClusterPolicy(ClusterPolicy),
+}
+
+/// The desired state of a folder: every manifest, typed and validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    /// The folder, absolute.
+    pub root: PathBuf,
+    pub networks: Vec<Network>,
+    pub stacks: Vec<Stack>,
+    pub node_labels: Vec<NodeLabels>,
+    pub placement_policies: Vec<PlacementPolicy>,
+    pub vip_policies: Vec<VipPolicy>,
+    /// At most one per folder.
+    pub cluster_policy: Option<ClusterPolicy>,
+    /// Findings that do not make the set invalid, sorted by file and line.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Desired {
+    /// Manifests of each kind, in [`Kind::ALL`] order.
+    #[must_use]
+    pub fn counts(&self) -> Vec<(Kind, usize)> {
+        Kind::ALL
+            .into_iter()
+            .map(|k| {
+                let n = match k {
+                    Kind::Network => self.networks.len(),
+                    Kind::Stack => self.stacks.len(),
+                    Kind::NodeLabels => self.node_labels.len(),
+                    Kind::PlacementPolicy => self.placement_policies.len(),
+                    Kind::VipPolicy => self.vip_policies.len(),
+                    Kind::ClusterPolicy => usize::from(self.cluster_policy.is_some()),
+                };
+                (k, n)
+            })
+            .collect()
+    }
+
+    /// How many manifests in total.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.counts().iter().map(|(_, n)| n).sum()
+    }
+
+    /// Whether there are no manifests.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `7 manifests (2 Network, 3 Stack, 1 VipPolicy, 1 ClusterPolicy)`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let n = self.len();
+        let parts: Vec<String> = self
+            .counts()
+            .into_iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(k, c)| format!("{c} {k}"))
+            .collect();
+        let noun = if n == 1 { "manifest" } else { "manifests" };
+        format!("{n} {noun} ({})", parts.join(", "))
+    }
+
+    /// The network named `name`.
+    #[must_use]
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name() == name)
+    }
+
+    /// The stack named `name`.
+    #[must_use]
+    pub fn stack(&self, name: &str) -> Option<&Stack> {
+        self.stacks.iter().find(|s| s.name() == name)
+    }
+
+    /// Stacks in deploy order: every stack after the stacks it depends on,
+    /// otherwise in name order. (Validation guarantees there is no cycle.)
+    #[must_use]
+    pub fn stack_order(&self) -> Vec<&Stack> {
+        validate::stack_order(&self.stacks)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,11 @@ pub use path::{Path, Segment};
 /// Most nodes one file may expand to through aliases before it is rejected.
 const MAX_NODES: usize = 1_000_000;
 
+/// Deepest nesting of collections accepted. Real manifests and compose files
+/// stay below ten levels; the bound keeps every recursive walk (conversion,
+/// merge, drop) far from the stack limit on hostile input.
+pub const MAX_DEPTH: usize = 100;
+
 /// A position in a source file, both 1-based.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pos {
@@ -283,7 +288,9 @@ impl Node {
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {
             Value::Scalar(s) => core_scalar(s),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(pairs) => serde_json::Value::Object(
                 pairs
                     .iter()
@@ -377,7 +384,19 @@ impl Builder {
             );
             return false;
         }
+        if self.stack.len() + depth(node) > MAX_DEPTH {
+            self.fail(pos, format!("nesting deeper than {MAX_DEPTH} levels"));
+            return false;
+        }
         true
+    }
+
+    fn open(&mut self, node: Node, anchor: usize, pos: Pos) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(pos, format!("nesting deeper than {MAX_DEPTH} levels"));
+            return;
+        }
+        self.stack.push((node, None, anchor));
     }
 
     /// Attach a finished node to its parent (or finish the document).
@@ -392,7 +411,14 @@ impl Builder {
         match &mut parent.value {
             Value::Seq(items) => items.push(node),
             Value::Map(pairs) => match pending_key.take() {
-                None => *pending_key = Some(node),
+                None => {
+                    // A block mapping's start event is marked after its
+                    // first key; the mapping starts where that key does.
+                    if pairs.is_empty() && node.pos < parent.pos {
+                        parent.pos = node.pos;
+                    }
+                    *pending_key = Some(node);
+                }
                 Some(key) => {
                     let dup = key.as_str().is_some()
                         && !is_merge_key(&key)
@@ -406,6 +432,21 @@ impl Builder {
                 }
             },
             Value::Scalar(_) => {}
+        }
+    }
+}
+
+/// Levels of collections in a node (a scalar is 0).
+fn depth(node: &Node) -> usize {
+    match &node.value {
+        Value::Scalar(_) => 0,
+        Value::Seq(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Map(pairs) => {
+            1 + pairs
+                .iter()
+                .map(|(k, v)| depth(k).max(depth(v)))
+                .max()
+                .unwrap_or(0)
         }
     }
 }
@@ -457,14 +498,14 @@ impl MarkedEventReceiver for Builder {
                     value: Value::Seq(Vec::new()),
                     pos,
                 };
-                self.stack.push((node, None, anchor));
+                self.open(node, anchor, pos);
             }
             Event::MappingStart(anchor, _) => {
                 let node = Node {
                     value: Value::Map(Vec::new()),
                     pos,
                 };
-                self.stack.push((node, None, anchor));
+                self.open(node, anchor, pos);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some((node, _, anchor)) = self.stack.pop() {

@@ -36,6 +36,39 @@ impl Path {
         p
     }
 
+    /// Parse a dotted path such as `spec.ipam.config[0].subnet`. Keys cannot
+    /// contain dots or brackets here; build such paths with [`Path::key`].
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let mut path = Path::root();
+        for part in text.split('.').filter(|p| !p.is_empty()) {
+            let mut rest = part;
+            if let Some(open) = rest.find('[') {
+                let key = &rest[..open];
+                if !key.is_empty() {
+                    path.0.push(Segment::Key(key.to_string()));
+                }
+                rest = &rest[open..];
+                while let Some(inner) = rest.strip_prefix('[') {
+                    let Some(close) = inner.find(']') else { break };
+                    if let Ok(i) = inner[..close].parse() {
+                        path.0.push(Segment::Index(i));
+                    }
+                    rest = &inner[close + 1..];
+                }
+            } else {
+                path.0.push(Segment::Key(rest.to_string()));
+            }
+        }
+        path
+    }
+
+    /// Whether the path has no segments.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Convert a `serde_path_to_error` path.
     #[must_use]
     pub fn from_serde(path: &serde_path_to_error::Path) -> Self {
@@ -50,6 +83,12 @@ impl Path {
                 })
                 .collect(),
         )
+    }
+}
+
+impl From<&str> for Path {
+    fn from(text: &str) -> Self {
+        Path::parse(text)
     }
 }
 

@@ -1,0 +1,199 @@
+//! `Stack`: compose files deployed like `docker stack deploy`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::meta::{string_map, string_map_schema};
+use super::validate::{self, Cx};
+use super::{Duration, Kind, Manifest, Object, ObjectRef, Spec, Stack, check_name};
+use crate::yaml::Path;
+
+/// A stack: one or more compose files (or inline compose), deployed under the
+/// stack's name exactly as `docker stack deploy` would, plus bosun's
+/// ownership labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StackSpec {
+    /// Compose files, relative to this manifest (or absolute), merged in
+    /// order like `docker stack deploy -c a.yml -c b.yml`. Exactly one of
+    /// `composeFiles` and `compose` is required.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_files: Vec<PathBuf>,
+    /// An inline compose file (a mapping with `services`, …) instead of
+    /// `composeFiles`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<BTreeMap<String, serde_json::Value>>,
+    /// Variables for `${VAR}` interpolation in the compose files; they win
+    /// over `envFiles`. Numbers and booleans are taken as strings.
+    #[serde(
+        default,
+        deserialize_with = "string_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    #[schemars(schema_with = "string_map_schema")]
+    pub env: BTreeMap<String, String>,
+    /// Env files (`KEY=value` lines, `#` comments) for interpolation, relative
+    /// to this manifest; later files win over earlier ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_files: Vec<PathBuf>,
+    /// Objects deployed (and converged, with `wait`) before this stack:
+    /// `Network/<name>` or `Stack/<name>`. Networks the compose files use as
+    /// external are implicit dependencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Remove services, configs and secrets of this stack (that bosun owns)
+    /// when they disappear from the compose files. Default true.
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Wait until the stack's services are converged and healthy before
+    /// dependents are deployed; a rollback counts as failure. Default enabled
+    /// with a 5m timeout.
+    #[serde(default)]
+    pub wait: Wait,
+    /// When to resolve image tags to digests through the registry
+    /// (`docker stack deploy --resolve-image`). Default `changed`: only when
+    /// a service's image changed, so periodic resyncs do not query the
+    /// registry or roll services when a tag moves.
+    #[serde(default)]
+    pub resolve_image: ResolveImage,
+    /// The stack must survive the loss of any one node: bosun warns about
+    /// replicated services with fewer than 2 replicas or without a spread
+    /// over nodes. Default false.
+    #[serde(default)]
+    pub ha: bool,
+    /// Stop reconciling this stack: nothing is created, updated or pruned,
+    /// and what runs keeps running. Default false.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// Health gating of a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Wait {
+    /// Wait for convergence and health. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Give up (and report the stack failed) after this long. Default `5m`.
+    #[serde(default = "five_minutes")]
+    pub timeout: Duration,
+}
+
+impl Default for Wait {
+    fn default() -> Self {
+        Wait {
+            enabled: true,
+            timeout: five_minutes(),
+        }
+    }
+}
+
+/// When image tags are resolved to digests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolveImage {
+    /// Never query the registry; services run the tag as written.
+    Never,
+    /// Query the registry only for services whose image changed.
+    #[default]
+    Changed,
+    /// Query the registry on every deploy (docker's CLI default).
+    Always,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn five_minutes() -> Duration {
+    Duration::from_mins(5)
+}
+
+impl StackSpec {
+    /// The `dependsOn` entries that parse.
+    #[must_use]
+    pub fn dependencies(&self) -> Vec<ObjectRef> {
+        self.depends_on
+            .iter()
+            .filter_map(|d| d.parse().ok())
+            .collect()
+    }
+}
+
+impl Spec for StackSpec {
+    const KIND: Kind = Kind::Stack;
+    fn into_manifest(obj: Object<Self>) -> Manifest {
+        Manifest::Stack(obj)
+    }
+}
+
+pub(crate) fn check(obj: &Stack, cx: &mut Cx) {
+    let spec = &obj.spec;
+    if let Err(e) = check_name(obj.name(), true) {
+        cx.error(obj, "metadata.name", e);
+    }
+    match (spec.compose_files.is_empty(), &spec.compose) {
+        (false, Some(_)) => cx.error(
+            obj,
+            "spec.compose",
+            "give either `composeFiles` or `compose`, not both",
+        ),
+        (true, None) => cx.error(
+            obj,
+            "spec",
+            "needs `composeFiles` (a list of files) or an inline `compose`",
+        ),
+        (true, Some(compose)) => validate::check_compose_inline(obj, compose, cx),
+        (false, None) => {}
+    }
+    for (i, file) in spec.compose_files.iter().enumerate() {
+        let path = Path::parse("spec.composeFiles").index(i);
+        if let Some(found) = cx.referenced_file(obj, path, file, "compose file") {
+            validate::check_compose_file(&found.0, &found.1, cx);
+        }
+    }
+    for key in spec.env.keys() {
+        if !validate::is_env_name(key) {
+            cx.error(
+                obj,
+                Path::parse("spec.env").key(key),
+                format!("`{key}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"),
+            );
+        }
+    }
+    for (i, file) in spec.env_files.iter().enumerate() {
+        let path = Path::parse("spec.envFiles").index(i);
+        if let Some(found) = cx.referenced_file(obj, path, file, "env file") {
+            validate::check_env_file(&found.0, &found.1, cx);
+        }
+    }
+    for (i, dep) in spec.depends_on.iter().enumerate() {
+        let path = Path::parse("spec.dependsOn").index(i);
+        match dep.parse::<ObjectRef>() {
+            Err(e) => cx.error(obj, path, e),
+            Ok(r) if !matches!(r.kind, Kind::Network | Kind::Stack) => cx.error(
+                obj,
+                path,
+                format!("`{dep}`: a stack can depend on a Network or a Stack only"),
+            ),
+            Ok(r) if r.kind == Kind::Stack && r.name == obj.name() => {
+                cx.error(
+                    obj,
+                    path,
+                    format!("`{dep}`: a stack cannot depend on itself"),
+                );
+            }
+            Ok(_) => {}
+        }
+    }
+    if spec.wait.enabled && spec.wait.timeout.get().is_zero() {
+        cx.error(
+            obj,
+            "spec.wait.timeout",
+            "must be longer than 0 when waiting is enabled",
+        );
+    }
+}

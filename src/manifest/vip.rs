@@ -1,0 +1,483 @@
+//! `VipPolicy`: a keepalived VRRP virtual IP shared by a set of nodes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::net::Cidr;
+use super::node_labels::check_selector;
+use super::validate::{self, Cx};
+use super::{Kind, Manifest, NodeSelector, Object, Role, Spec, VipPolicy, check_name};
+use crate::yaml::Path;
+
+/// Longest VRRP password keepalived uses; characters beyond are ignored.
+pub const MAX_PASSWORD_LEN: usize = 8;
+
+/// A virtual IP held by one of the selected nodes at a time. bosun renders
+/// one keepalived.conf per node and runs keepalived as a swarm service
+/// pinned to that node (host network, `NET_ADMIN`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VipPolicySpec {
+    /// The virtual address with its prefix, e.g. `10.0.10.39/24` or `fd00::39/64`.
+    pub address: String,
+    /// Network interface on the nodes that carries the address, e.g. `ens160`.
+    pub interface: String,
+    /// VRRP virtual router id, 1–255, unique per L2 segment (many images
+    /// default to 51: pick another).
+    #[schemars(range(min = 1, max = 255))]
+    pub virtual_router_id: i64,
+    /// VRRP advertisement interval in seconds; the same on every node. Default 1.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1))]
+    pub advert_interval: i64,
+    /// Which nodes take part, and their priorities. Default: the managers.
+    #[serde(default)]
+    pub nodes: VipNodes,
+    /// Send advertisements to the other nodes' addresses instead of
+    /// multicast. Default true: bosun knows every peer from the swarm, and
+    /// multicast is filtered on many clouds and virtual switches.
+    #[serde(default = "yes")]
+    pub unicast: bool,
+    /// A higher-priority node takes the address back when it returns.
+    /// Default true (keepalived's default). With false (`nopreempt`),
+    /// weight changes from checks no longer move the address.
+    #[serde(default = "yes")]
+    pub preempt: bool,
+    /// VRRP authentication (PASS, at most 8 characters). Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<VipAuth>,
+    /// Health checks (`vrrp_script`s); a failing check adds its weight to the
+    /// node's priority, or with weight 0 puts the node in FAULT state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<VipCheck>,
+    /// keepalived image. Default `bosun/keepalived:2.2`.
+    #[serde(default = "default_image")]
+    pub image: String,
+}
+
+/// The nodes sharing the address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VipNodes {
+    /// Which nodes run keepalived. Default `{role: manager}`.
+    #[serde(default = "managers")]
+    pub selector: NodeSelector,
+    /// Priorities (1–254, distinct) by hostname; the highest holds the
+    /// address. Selected nodes not listed get priorities below the lowest
+    /// listed one, in hostname order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub priorities: BTreeMap<String, i64>,
+}
+
+impl Default for VipNodes {
+    fn default() -> Self {
+        VipNodes {
+            selector: managers(),
+            priorities: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where the VRRP password comes from (exactly one of the two).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VipAuth {
+    /// A file holding the password (trailing newline ignored), relative to
+    /// this manifest or absolute. Keep it out of git (e.g. git-crypt, sops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// An environment variable of the bosun process holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+}
+
+/// A keepalived health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VipCheck {
+    /// Name, unique within the policy.
+    pub name: String,
+    /// What to check: `docker` (dockerd answers), `http` (`url` answers 2xx),
+    /// `tcp` (`host`+`port` or `address` accepts connections), `script`.
+    #[serde(rename = "type")]
+    pub kind: CheckType,
+    /// `http`: the URL to GET, e.g. `http://127.0.0.1:8080/ping` (Traefik).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `tcp`: host to connect to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `tcp`: port to connect to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `tcp`: `host:port` in one field, instead of `host` and `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `script`: command run inside the keepalived container; exit 0 is healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Seconds between runs. Default 2.
+    #[serde(default = "two")]
+    #[schemars(range(min = 1))]
+    pub interval: i64,
+    /// Added to the priority while the check fails (negative) or passes
+    /// (positive), −253..253. Default 0: failure puts the node in FAULT.
+    #[serde(default)]
+    #[schemars(range(min = -253, max = 253))]
+    pub weight: i64,
+    /// Consecutive failures before the check counts as failed. Default 1.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1))]
+    pub fall: i64,
+    /// Consecutive successes before the check counts as passing. Default 1.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1))]
+    pub rise: i64,
+}
+
+/// The kind of a health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckType {
+    /// dockerd answers on its socket.
+    Docker,
+    /// An HTTP GET of `url` returns 2xx.
+    Http,
+    /// A TCP connection to `host`:`port` (or `address`) succeeds.
+    Tcp,
+    /// `script` exits 0.
+    Script,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn two() -> i64 {
+    2
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn managers() -> NodeSelector {
+    NodeSelector {
+        role: Some(Role::Manager),
+        ..NodeSelector::default()
+    }
+}
+
+fn default_image() -> String {
+    "bosun/keepalived:2.2".into()
+}
+
+impl VipPolicySpec {
+    /// The address, when it parses.
+    #[must_use]
+    pub fn cidr(&self) -> Option<Cidr> {
+        Cidr::parse(&self.address).ok()
+    }
+}
+
+impl Spec for VipPolicySpec {
+    const KIND: Kind = Kind::VipPolicy;
+    fn into_manifest(obj: Object<Self>) -> Manifest {
+        Manifest::VipPolicy(obj)
+    }
+}
+
+pub(crate) fn check(obj: &VipPolicy, cx: &mut Cx) {
+    let spec = &obj.spec;
+    if let Err(e) = check_name(obj.name(), true) {
+        cx.error(obj, "metadata.name", e);
+    }
+    match Cidr::parse(&spec.address) {
+        Err(e) => cx.error(
+            obj,
+            "spec.address",
+            format!("must be address/prefix like 10.0.10.39/24: {e}"),
+        ),
+        Ok(c)
+            if c.prefix + 1 < c.max_prefix()
+                && (c.is_network() || Some(c.addr) == c.broadcast()) =>
+        {
+            cx.error(
+                obj,
+                "spec.address",
+                format!(
+                    "{} is the network or broadcast address of its prefix",
+                    c.addr
+                ),
+            );
+        }
+        Ok(_) => {}
+    }
+    let iface = spec.interface.as_str();
+    if iface.is_empty()
+        || iface.len() > 15
+        || iface.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
+    {
+        cx.error(
+            obj,
+            "spec.interface",
+            format!(
+                "`{iface}` is not a valid interface name (1–15 characters, no spaces, `/` or `:`)"
+            ),
+        );
+    }
+    let vrid = spec.virtual_router_id;
+    if !(1..=255).contains(&vrid) {
+        cx.error(
+            obj,
+            "spec.virtualRouterId",
+            format!("must be between 1 and 255, got {vrid}"),
+        );
+    } else if vrid == 51 {
+        cx.warning(
+            obj,
+            "spec.virtualRouterId",
+            "51 is the default of many keepalived images and collides easily on a shared L2; pick another",
+        );
+    }
+    if spec.advert_interval < 1 {
+        cx.error(
+            obj,
+            "spec.advertInterval",
+            format!(
+                "must be greater than 0 seconds, got {}",
+                spec.advert_interval
+            ),
+        );
+    }
+    check_selector(
+        obj,
+        &Path::parse("spec.nodes.selector"),
+        &spec.nodes.selector,
+        cx,
+    );
+    let mut seen: HashMap<i64, &str> = HashMap::new();
+    for (host, prio) in &spec.nodes.priorities {
+        let path = Path::parse("spec.nodes.priorities").key(host);
+        if !(1..=254).contains(prio) {
+            cx.error(
+                obj,
+                path,
+                format!("priority of `{host}` must be between 1 and 254 (255 is the address owner's), got {prio}"),
+            );
+            continue;
+        }
+        if let Some(first) = seen.insert(*prio, host) {
+            cx.error(
+                obj,
+                path,
+                format!("priority {prio} of `{host}` is also the priority of `{first}`; priorities must be distinct"),
+            );
+        }
+    }
+    if let Some(auth) = &spec.auth {
+        check_auth(obj, auth, cx);
+    }
+    check_checks(obj, cx);
+    if !spec.preempt && spec.checks.iter().any(|c| c.weight != 0) {
+        cx.warning(
+            obj,
+            "spec.preempt",
+            "with preempt: false (nopreempt) weight changes from checks do not move the address",
+        );
+    }
+    if spec.image.trim().is_empty() {
+        cx.error(
+            obj,
+            "spec.image",
+            "must not be empty (default `bosun/keepalived:2.2`)",
+        );
+    }
+}
+
+fn check_auth(obj: &VipPolicy, auth: &VipAuth, cx: &mut Cx) {
+    let too_long = |len: usize| {
+        format!(
+            "the password has {len} characters but keepalived uses only the first {MAX_PASSWORD_LEN}; use at most {MAX_PASSWORD_LEN}"
+        )
+    };
+    match (&auth.password_file, &auth.password_env) {
+        (Some(_), Some(_)) => cx.error(
+            obj,
+            "spec.auth",
+            "give either `passwordFile` or `passwordEnv`, not both",
+        ),
+        (None, None) => cx.error(obj, "spec.auth", "needs `passwordFile` or `passwordEnv`"),
+        (Some(file), None) => {
+            let path = Path::parse("spec.auth.passwordFile");
+            if let Some((abs, display)) =
+                cx.referenced_file(obj, path.clone(), file, "password file")
+            {
+                match std::fs::read(&abs) {
+                    Err(e) => cx.error(
+                        obj,
+                        path,
+                        format!("cannot read password file `{display}`: {e}"),
+                    ),
+                    Ok(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let password = text.trim_end_matches(['\n', '\r']);
+                        let len = password.chars().count();
+                        if len == 0 {
+                            cx.error(obj, path, format!("password file `{display}` is empty"));
+                        } else if len > MAX_PASSWORD_LEN {
+                            cx.error(obj, path, too_long(len));
+                        }
+                    }
+                }
+            }
+        }
+        (None, Some(var)) => {
+            let path = Path::parse("spec.auth.passwordEnv");
+            if validate::is_env_name(var) {
+                match cx.env(var) {
+                    None => cx.warning(
+                        obj,
+                        path,
+                        format!("environment variable `{var}` is not set here; it must be set where bosun runs"),
+                    ),
+                    Some(p) if p.is_empty() => cx.error(obj, path, format!("environment variable `{var}` is empty")),
+                    Some(p) if p.chars().count() > MAX_PASSWORD_LEN => cx.error(obj, path, too_long(p.chars().count())),
+                    Some(_) => {}
+                }
+            } else {
+                cx.error(
+                    obj,
+                    path,
+                    format!("`{var}` is not a valid environment variable name"),
+                );
+            }
+        }
+    }
+}
+
+fn check_checks(obj: &VipPolicy, cx: &mut Cx) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, check) in obj.spec.checks.iter().enumerate() {
+        let base = Path::parse("spec.checks").index(i);
+        if let Err(e) = check_name(&check.name, false) {
+            cx.error(obj, base.key("name"), e);
+        } else if let Some(first) = names.insert(&check.name, i) {
+            cx.error(
+                obj,
+                base.key("name"),
+                format!(
+                    "check name `{}` is already used by spec.checks[{first}]",
+                    check.name
+                ),
+            );
+        }
+        let given = [
+            ("url", check.url.is_some()),
+            ("host", check.host.is_some()),
+            ("port", check.port.is_some()),
+            ("address", check.address.is_some()),
+            ("script", check.script.is_some()),
+        ];
+        let allowed: &[&str] = match check.kind {
+            CheckType::Docker => &[],
+            CheckType::Http => &["url"],
+            CheckType::Tcp => &["host", "port", "address"],
+            CheckType::Script => &["script"],
+        };
+        let type_name = serde_json::to_value(check.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        for (field, present) in given {
+            if present && !allowed.contains(&field) {
+                cx.error(
+                    obj,
+                    base.key(field),
+                    format!("`{field}` does not apply to a `{type_name}` check"),
+                );
+            }
+        }
+        match check.kind {
+            CheckType::Docker => {}
+            CheckType::Http => match check.url.as_deref() {
+                None => cx.error(obj, base.key("type"), "an http check needs `url`"),
+                Some(u)
+                    if !(u.starts_with("http://") || u.starts_with("https://"))
+                        || u.len() <= "http://".len() =>
+                {
+                    cx.error(
+                        obj,
+                        base.key("url"),
+                        format!("`{u}` is not an http:// or https:// URL"),
+                    );
+                }
+                Some(_) => {}
+            },
+            CheckType::Tcp => match (&check.host, check.port, &check.address) {
+                (Some(_), Some(_), None) => {}
+                (None, None, Some(addr)) => {
+                    let ok = addr.rsplit_once(':').is_some_and(|(h, p)| {
+                        !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                    });
+                    if !ok {
+                        cx.error(
+                            obj,
+                            base.key("address"),
+                            format!("`{addr}` is not `host:port`"),
+                        );
+                    }
+                }
+                (_, _, Some(_)) => cx.error(
+                    obj,
+                    base.key("address"),
+                    "give either `address` or `host` and `port`, not both",
+                ),
+                _ => cx.error(
+                    obj,
+                    base.key("type"),
+                    "a tcp check needs `host` and `port` (or `address: host:port`)",
+                ),
+            },
+            CheckType::Script => {
+                if check.script.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                    cx.error(obj, base.key("type"), "a script check needs `script`");
+                }
+            }
+        }
+        if check.port == Some(0) {
+            cx.error(obj, base.key("port"), "must be between 1 and 65535");
+        }
+        if check.interval < 1 {
+            cx.error(
+                obj,
+                base.key("interval"),
+                format!("must be greater than 0 seconds, got {}", check.interval),
+            );
+        }
+        if !(-253..=253).contains(&check.weight) {
+            cx.error(
+                obj,
+                base.key("weight"),
+                format!("must be between -253 and 253, got {}", check.weight),
+            );
+        }
+        if check.fall < 1 {
+            cx.error(
+                obj,
+                base.key("fall"),
+                format!("must be at least 1, got {}", check.fall),
+            );
+        }
+        if check.rise < 1 {
+            cx.error(
+                obj,
+                base.key("rise"),
+                format!("must be at least 1, got {}", check.rise),
+            );
+        }
+    }
+}
