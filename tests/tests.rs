@@ -1,4 +1,5 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
 
+mod examples;
 mod schema;
 mod validate;

@@ -1,0 +1,47 @@
+//! Every folder under `examples/` is a complete setup from a real swarm
+//! article; each must validate cleanly with the real binary.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn every_example_folder_validates_with_exit_zero() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("examples/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let names: Vec<_> = dirs
+        .iter()
+        .filter_map(|d| d.file_name()?.to_str().map(str::to_string))
+        .collect();
+    for expected in [
+        "enterprise",
+        "homelab-ha",
+        "keepalived-haproxy",
+        "lab-cluster",
+        "saas-testing",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "examples/{expected} is missing");
+    }
+    for dir in &dirs {
+        let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+            .arg("validate")
+            .arg(dir)
+            .output()
+            .expect("run bosun");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: stdout:\n{stdout}\nstderr:\n{stderr}",
+            dir.display()
+        );
+        assert!(stdout.starts_with("valid: "), "{}: {stdout}", dir.display());
+        assert!(!stderr.contains("error:"), "{}: {stderr}", dir.display());
+    }
+}
