@@ -8,4 +8,5 @@
 pub mod cli;
 pub mod manifest;
 pub mod sandbox;
+pub mod swarm;
 pub mod yaml;

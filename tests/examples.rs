@@ -25,7 +25,10 @@ fn every_example_folder_validates_with_exit_zero() {
         "lab-cluster",
         "saas-testing",
     ] {
-        assert!(names.iter().any(|n| n == expected), "examples/{expected} is missing");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "examples/{expected} is missing"
+        );
     }
     for dir in &dirs {
         let out = Command::new(env!("CARGO_BIN_EXE_bosun"))

@@ -1,0 +1,215 @@
+//! The Docker Engine API, as bosun uses it.
+//!
+//! Everything bosun reads from or writes to a swarm goes through one trait,
+//! [`Api`], so the controller and apply can be tested against a scripted fake
+//! as well as a real daemon. The trait is deliberately JSON-level: specs
+//! travel as `serde_json::Value` with the field names the daemon really uses
+//! (`Healthcheck`, not the `HealthCheck` of the API schema that typed clients
+//! follow — see DESIGN.md "Known traps"), so a read-modify-write never drops a
+//! field and a drift check compares like with like.
+//!
+//! [`observe`] takes one [`Snapshot`] per pass: one list call per kind.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+
+use serde_json::Value;
+
+mod model;
+
+pub use model::{Info, ManagerStatus, Meta, Network, Node, Object, Snapshot, Task};
+
+/// Kinds of swarm objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Service,
+    Network,
+    Config,
+    Secret,
+    Node,
+    Task,
+}
+
+impl Kind {
+    /// The collection path segment: `services`, `networks`, …
+    #[must_use]
+    pub fn collection(self) -> &'static str {
+        match self {
+            Kind::Service => "services",
+            Kind::Network => "networks",
+            Kind::Config => "configs",
+            Kind::Secret => "secrets",
+            Kind::Node => "nodes",
+            Kind::Task => "tasks",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Service => "service",
+            Kind::Network => "network",
+            Kind::Config => "config",
+            Kind::Secret => "secret",
+            Kind::Node => "node",
+            Kind::Task => "task",
+        })
+    }
+}
+
+/// List filters (`?filters={"label":["a=b"],…}`), in the daemon's format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters(pub BTreeMap<String, Vec<String>>);
+
+impl Filters {
+    /// No filter: every object of the kind.
+    #[must_use]
+    pub fn none() -> Self {
+        Filters::default()
+    }
+
+    /// Add a filter value (`label`, `name`, `desired-state`, `service`, …).
+    #[must_use]
+    pub fn with(mut self, key: &str, value: &str) -> Self {
+        self.0
+            .entry(key.to_string())
+            .or_default()
+            .push(value.to_string());
+        self
+    }
+}
+
+/// Errors of the Docker API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The daemon could not be reached or the connection broke.
+    #[error("cannot reach the Docker daemon at {host}: {message}")]
+    ConnectFailed { host: String, message: String },
+    /// The daemon answered with an error status.
+    #[error("{method} {path}: HTTP {status}: {message}")]
+    ResponseFailed {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    /// The daemon answered with a body bosun could not read.
+    #[error("{method} {path}: unexpected response: {message}")]
+    DecodeFailed {
+        method: String,
+        path: String,
+        message: String,
+    },
+    /// A request did not complete in time.
+    #[error("{method} {path}: timed out after {seconds} s")]
+    TimedOut {
+        method: String,
+        path: String,
+        seconds: u64,
+    },
+}
+
+impl Error {
+    /// The HTTP status, when the daemon answered.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::ResponseFailed { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The daemon's message (or the transport error text).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        match self {
+            Error::ConnectFailed { message, .. }
+            | Error::ResponseFailed { message, .. }
+            | Error::DecodeFailed { message, .. } => message,
+            Error::TimedOut { .. } => "timed out",
+        }
+    }
+
+    /// Worth retrying: connection problems, timeouts, HTTP 5xx other than
+    /// "no leader", and "update out of sequence" (re-read the version first).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::ConnectFailed { .. } | Error::TimedOut { .. } => true,
+            Error::ResponseFailed { status, .. } => *status >= 500 || self.is_out_of_sequence(),
+            Error::DecodeFailed { .. } => false,
+        }
+    }
+
+    /// The write raced another writer: re-read the version index and retry.
+    #[must_use]
+    pub fn is_out_of_sequence(&self) -> bool {
+        self.message().contains("update out of sequence")
+    }
+
+    /// The object does not exist (HTTP 404).
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The swarm has lost quorum ("The swarm does not have a leader").
+    #[must_use]
+    pub fn is_no_leader(&self) -> bool {
+        self.message().contains("does not have a leader")
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The Docker Engine API calls bosun makes, at the JSON level.
+///
+/// Bodies and results carry the daemon's own field names. `create` returns
+/// the new object's ID. `update` applies to services, nodes, configs and
+/// secrets (configs and secrets: labels only) and needs the version index the
+/// object was read at.
+pub trait Api: Send + Sync {
+    /// `GET /info`.
+    fn info(&self) -> impl Future<Output = Result<Value>> + Send;
+    /// `GET /<kind>s` with filters: one call, every matching object.
+    fn list(
+        &self,
+        kind: Kind,
+        filters: &Filters,
+    ) -> impl Future<Output = Result<Vec<Value>>> + Send;
+    /// `GET /<kind>s/<id>`.
+    fn inspect(&self, kind: Kind, id: &str) -> impl Future<Output = Result<Value>> + Send;
+    /// `POST /<kind>s/create`; returns the ID.
+    fn create(&self, kind: Kind, body: &Value) -> impl Future<Output = Result<String>> + Send;
+    /// `POST /<kind>s/<id>/update?version=<version>`.
+    fn update(
+        &self,
+        kind: Kind,
+        id: &str,
+        version: u64,
+        body: &Value,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// `DELETE /<kind>s/<id>`.
+    fn remove(&self, kind: Kind, id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Take one snapshot of the swarm: `/info`, then one list call per kind
+/// (tasks: only those whose desired state is running).
+pub async fn observe(api: &impl Api) -> Result<Snapshot> {
+    let info = api.info().await?;
+    let all = Filters::none();
+    let running = Filters::none().with("desired-state", "running");
+    let (nodes, networks, services, configs, secrets, tasks) = futures::try_join!(
+        api.list(Kind::Node, &all),
+        api.list(Kind::Network, &all),
+        api.list(Kind::Service, &all),
+        api.list(Kind::Config, &all),
+        api.list(Kind::Secret, &all),
+        api.list(Kind::Task, &running),
+    )?;
+    Ok(Snapshot::from_json(
+        &info, &nodes, &networks, &services, &configs, &secrets, &tasks,
+    ))
+}
