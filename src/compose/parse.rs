@@ -597,7 +597,7 @@ mod tests {
         let v = short_volume("~/x:/x").unwrap();
         assert_eq!(v.kind, "bind");
         assert!(short_volume("ab::c").is_err());
-        assert!(short_volume("a:b:c:d").is_err());
+        assert!(short_volume("ab:bb:cc:dd").is_err());
     }
 
     #[test]
