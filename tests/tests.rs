@@ -1,5 +1,6 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
 
+mod compose_corpus;
 mod examples;
 mod schema;
 mod validate;
