@@ -268,6 +268,24 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Project> {
 
 /// Load several (name, text) sources and merge them in order.
 pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<Project> {
+    let mut nodes = Vec::new();
+    let mut issues = Vec::new();
+    for (name, text) in sources {
+        match parse_document(name, text) {
+            Ok(node) => nodes.push((name.clone(), node)),
+            Err(e) => issues.extend(e.issues),
+        }
+    }
+    if !issues.is_empty() {
+        return Err(Error { issues });
+    }
+    load_nodes(&nodes, opts)
+}
+
+/// Load several already-parsed (name, document) sources and merge them in
+/// order. Positions are those of the nodes, so an inline compose document
+/// inside a manifest reports the manifest's own lines.
+pub fn load_nodes(sources: &[(String, crate::yaml::Node)], opts: &LoadOptions) -> Result<Project> {
     if sources.is_empty() {
         return Err(Error::one(
             "",
@@ -284,8 +302,8 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
     let mut first_version: Option<String> = None;
     let working_dir = opts.working_dir.display().to_string();
     let home = opts.home_dir.as_ref().map(|h| h.display().to_string());
-    for (name, text) in sources {
-        let mut doc = match parse_document(name, text) {
+    for (name, node) in sources {
+        let mut doc = match document_tree(name, node) {
             Ok(d) => d,
             Err(e) => {
                 issues.extend(e.issues);
@@ -455,16 +473,20 @@ fn issue(file: &str, pos: crate::yaml::Pos, path: &str, message: String) -> Issu
 }
 
 /// YAML text to the typed tree of its first document, merge keys applied.
-fn parse_document(name: &str, text: &str) -> Result<Tree> {
+fn parse_document(name: &str, text: &str) -> Result<crate::yaml::Node> {
     let docs = crate::yaml::parse(text).map_err(|e| Error::one(name, e.pos, "", e.message))?;
-    let Some(mut node) = docs.into_iter().next() else {
-        return Err(Error::one(
+    docs.into_iter().next().ok_or_else(|| {
+        Error::one(
             name,
             crate::yaml::Pos::default(),
             "",
             "top-level object must be a mapping",
-        ));
-    };
+        )
+    })
+}
+
+fn document_tree(name: &str, node: &crate::yaml::Node) -> Result<Tree> {
+    let mut node = node.clone();
     node.apply_merge()
         .map_err(|e| Error::one(name, e.pos, "", e.message))?;
     let tree = Tree::from_node(&node);

@@ -603,14 +603,22 @@ fn check(s: &S, v: &Tree, pos: Pos, path: &str, out: &mut Vec<Violation>) {
                 if sub.is_empty() {
                     return;
                 }
-                // Prefer the branch whose type matched (it reports deeper problems).
-                let deeper = sub.iter().any(|x| x.path != path);
-                if best.is_none() || deeper {
+                // Prefer the branch whose type matched: it reports deeper
+                // problems, or a format the value breaks (`'ports'`).
+                let type_matched = sub
+                    .iter()
+                    .any(|x| x.path != path || !x.message.contains("must be a"));
+                if best.is_none() || type_matched {
                     best = Some(sub);
                 }
             }
             match best {
-                Some(b) if b.iter().any(|x| x.path != path) => out.extend(b),
+                Some(b)
+                    if b.iter()
+                        .any(|x| x.path != path || !x.message.contains("must be a")) =>
+                {
+                    out.extend(b);
+                }
                 _ => fail(format!("must be a {}", one_of_types(options))),
             }
         }

@@ -31,13 +31,14 @@ use crate::yaml::{self, Node, Path};
 /// Load and validate every manifest under `dir`, reading environment
 /// variables (`auth.passwordEnv`) from the process.
 pub fn load(dir: &FsPath) -> Result<Desired, Diagnostics> {
-    load_with(dir, &|name| std::env::var(name).ok())
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    load_with(dir, &env)
 }
 
 /// [`load`] with environment lookups answered by `env`.
 pub fn load_with(
     dir: &FsPath,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &std::collections::BTreeMap<String, String>,
 ) -> Result<Desired, Diagnostics> {
     let shown = dir.display().to_string();
     let fail = |message: String| Err(Diagnostics(vec![Diagnostic::error(shown.clone(), message)]));
@@ -112,13 +113,25 @@ pub fn load_with(
         },
         &mut cx,
     );
+    absolutize(&mut desired);
+    // Compose files are loaded and converted only for stacks whose manifest
+    // is sound (a missing file would only repeat itself here).
+    for stack in &desired.stacks {
+        let id = stack.id().to_string();
+        let broken = cx
+            .out
+            .iter()
+            .any(|d| d.is_error() && d.object.as_deref() == Some(id.as_str()));
+        if !broken {
+            super::stack::check_compose(stack, &mut cx);
+        }
+    }
     let mut diags = Diagnostics(cx.out);
     diags.sort();
     if diags.has_errors() {
         return Err(diags);
     }
     desired.cluster_policy = cluster_policies.into_iter().next();
-    absolutize(&mut desired);
     desired.warnings = diags.0;
     Ok(desired)
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{string_map, string_map_schema};
 use super::validate::{self, Cx};
-use super::{Duration, Kind, Manifest, Object, ObjectRef, Spec, Stack, check_name};
+use super::{Diagnostic, Duration, Kind, Manifest, Object, ObjectRef, Spec, Stack, check_name};
+use crate::compose;
 use crate::yaml::Path;
 
 /// A stack: one or more compose files (or inline compose), deployed under the
@@ -195,5 +196,141 @@ pub(crate) fn check(obj: &Stack, cx: &mut Cx) {
             "spec.wait.timeout",
             "must be longer than 0 when waiting is enabled",
         );
+    }
+}
+
+/// How a path is shown in messages: relative to the current directory when
+/// it lies below it, else as given.
+fn shown(path: &std::path::Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            path.strip_prefix(cwd)
+                .ok()
+                .map(std::path::Path::to_path_buf)
+        })
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+impl Stack {
+    /// The interpolation environment of this stack's compose files, first
+    /// match winning: the manifest's `env`, then its `envFiles` (a later file
+    /// wins over an earlier one), then `process` (bosun's own environment).
+    /// Paths must be resolved (as [`super::load`] leaves them).
+    pub fn compose_env(
+        &self,
+        process: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut env = process.clone();
+        for file in &self.spec.env_files {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: cannot read env file: {e}", shown(file)))?;
+            for (_, key, value) in validate::env_lines(&text) {
+                if let Some(value) = value {
+                    env.insert(key.to_string(), value.to_string());
+                }
+            }
+        }
+        env.extend(self.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(env)
+    }
+
+    /// Load this stack's compose (its files merged in order, or the inline
+    /// `compose`) exactly as `docker stack deploy` would, with
+    /// [`Stack::compose_env`]. Relative paths in compose files resolve
+    /// against the first file's directory, as docker does; inline compose
+    /// resolves against the manifest's directory.
+    pub fn load_compose(
+        &self,
+        process: &BTreeMap<String, String>,
+    ) -> Result<compose::Project, compose::Error> {
+        let env = self
+            .compose_env(process)
+            .map_err(|message| compose::Error {
+                issues: vec![compose::Issue {
+                    file: self.source.display.clone(),
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                    message,
+                }],
+            })?;
+        let home = env.get("HOME").map(PathBuf::from);
+        if let Some(first) = self.spec.compose_files.first() {
+            let mut opts = compose::LoadOptions::new(compose::default_working_dir(first)).env(env);
+            opts.home_dir = home;
+            let mut sources = Vec::new();
+            let mut issues = Vec::new();
+            for file in &self.spec.compose_files {
+                match std::fs::read_to_string(file) {
+                    Ok(text) => sources.push((shown(file), text)),
+                    Err(e) => issues.push(compose::Issue {
+                        file: shown(file),
+                        line: 0,
+                        column: 0,
+                        path: String::new(),
+                        message: format!("cannot read compose file: {e}"),
+                    }),
+                }
+            }
+            if !issues.is_empty() {
+                return Err(compose::Error { issues });
+            }
+            return compose::load_sources(&sources, &opts);
+        }
+        let dir = self
+            .source
+            .file
+            .parent()
+            .map_or_else(|| PathBuf::from("/"), std::path::Path::to_path_buf);
+        let mut opts = compose::LoadOptions::new(dir).env(env);
+        opts.home_dir = home;
+        let node = self
+            .node
+            .lookup(&Path::parse("spec.compose").0)
+            .cloned()
+            .unwrap_or_else(|| crate::yaml::Node::scalar("", self.source.pos));
+        compose::load_nodes(&[(self.source.display.clone(), node)], &opts)
+    }
+
+    /// Load and convert this stack's compose into the swarm objects `docker
+    /// stack deploy` would create, namespaced by the stack's name.
+    pub fn convert(
+        &self,
+        process: &BTreeMap<String, String>,
+    ) -> Result<compose::StackObjects, compose::Error> {
+        let project = self.load_compose(process)?;
+        compose::convert(&project, self.name())
+    }
+}
+
+/// Load and convert a stack's compose as a deploy would, turning every
+/// compose problem into a diagnostic and docker's warnings (unset variables,
+/// ignored options) into warnings.
+pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) {
+    let id = obj.id().to_string();
+    let report = |cx: &mut Cx, err: compose::Error| {
+        for issue in err.issues {
+            let mut d = Diagnostic::error(issue.file, issue.message).object(id.clone());
+            if issue.line > 0 {
+                d = d.at(crate::yaml::Pos {
+                    line: issue.line,
+                    column: issue.column,
+                });
+            }
+            cx.push(d);
+        }
+    };
+    let project = match obj.load_compose(cx.env_map()) {
+        Ok(p) => p,
+        Err(e) => return report(cx, e),
+    };
+    for w in project.warnings() {
+        cx.push(Diagnostic::warning(obj.source.display.clone(), w.clone()).object(id.clone()));
+    }
+    if let Err(e) = compose::convert(&project, obj.name()) {
+        report(cx, e);
     }
 }

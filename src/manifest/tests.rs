@@ -10,13 +10,11 @@ fn load_files(files: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Desired, D
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
     }
-    let env: Vec<(String, String)> = env
+    let env: std::collections::BTreeMap<String, String> = env
         .iter()
         .map(|(k, v)| ((*k).into(), (*v).into()))
         .collect();
-    load_with(dir.path(), &|k| {
-        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-    })
+    load_with(dir.path(), &env)
 }
 
 fn one(kind: &str, spec: &str) -> Result<Desired, Diagnostics> {

@@ -14,11 +14,11 @@ use crate::yaml::{self, Path};
 /// Where checks report to, and what they may look up.
 pub(crate) struct Cx<'a> {
     pub(crate) out: Vec<Diagnostic>,
-    env: &'a dyn Fn(&str) -> Option<String>,
+    env: &'a BTreeMap<String, String>,
 }
 
 impl<'a> Cx<'a> {
-    pub(crate) fn new(env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn new(env: &'a BTreeMap<String, String>) -> Self {
         Cx {
             out: Vec::new(),
             env,
@@ -51,7 +51,12 @@ impl<'a> Cx<'a> {
 
     /// An environment variable of the bosun process.
     pub(crate) fn env(&self, name: &str) -> Option<String> {
-        (self.env)(name)
+        self.env.get(name).cloned()
+    }
+
+    /// The whole environment of the bosun process (compose interpolation).
+    pub(crate) fn env_map(&self) -> &BTreeMap<String, String> {
+        self.env
     }
 
     /// Resolve a file named in a manifest (relative to the manifest, or
@@ -225,23 +230,47 @@ pub(crate) fn check_env_file(abs: &FsPath, display: &str, cx: &mut Cx) {
         }
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
     };
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
-        let key = line.split_once('=').map_or(line, |(k, _)| k).trim_end();
+    for (line, key, _) in env_lines(&text) {
         if !is_env_name(key) {
             cx.push(
                 Diagnostic::error(
                     display,
                     "expected `KEY=value` with KEY made of letters, digits and `_` (not starting with a digit)",
                 )
-                .at(yaml::Pos { line: i + 1, column: 1 }),
+                .at(yaml::Pos { line, column: 1 }),
             );
         }
     }
+}
+
+/// The `KEY=value` lines of an env file: 1-based line number, key, value.
+/// Blank lines and `#` comments are skipped, an `export ` prefix is allowed,
+/// a value wrapped in matching single or double quotes loses them, and a
+/// bare `KEY` has no value.
+pub(crate) fn env_lines(text: &str) -> Vec<(usize, &str, Option<&str>)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k.trim_end(), Some(unquote(v.trim()))),
+            None => (line, None),
+        };
+        out.push((i + 1, key, value));
+    }
+    out
+}
+
+fn unquote(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
 }
 
 /// The typed manifests of a set, by kind.
