@@ -1,1 +1,4 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
+
+mod conformance;
+mod support;
