@@ -177,11 +177,11 @@ pub fn docker_half(engine: &Engine, case: &Case) -> Result<Value, String> {
         if ok {
             break snapshot::capture_settled(engine, &case.namespace, &case.ipam_requested).map_err(|e| format!("harness: {e}"));
         }
-        if !out.contains(PORT_IN_USE) || attempt >= 4 {
+        if !transient(&out) || attempt >= 4 {
             break Err(format!("docker stack deploy failed: {}", last_line(&out)));
         }
         docker_rm(engine, case, &env)?;
-        std::thread::sleep(Duration::from_secs(10));
+        std::thread::sleep(Duration::from_secs(if out.contains(PORT_IN_USE) { 10 } else { 2 }));
     };
     docker_rm(engine, case, &env)?;
     result
@@ -198,6 +198,12 @@ fn docker_rm(engine: &Engine, case: &Case, env: &BTreeMap<String, String>) -> Re
     });
     done.map_err(|e| format!("harness: {e}: {}", last_line(&last)))?;
     wait_gone(engine, &case.namespace, &nets).map_err(|e| format!("harness: {e}"))
+}
+
+/// Daemon races that a retry resolves: another user's published port, and a
+/// network of the same name still being removed (DESIGN.md "network not found").
+pub fn transient(err: &str) -> bool {
+    err.contains(PORT_IN_USE) || (err.contains("network ") && err.contains(" not found"))
 }
 
 pub fn last_line(s: &str) -> String {
