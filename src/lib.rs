@@ -6,6 +6,7 @@
 //! Docker API; IO lives at the edges (`sandbox`, `cli`).
 
 pub mod cli;
+pub mod compose;
 pub mod manifest;
 pub mod yaml;
 pub mod sandbox;
