@@ -40,8 +40,14 @@ fn check_swarm(engine: &Engine) {
     let info = engine.get("/info").unwrap_or_else(|e| {
         panic!("conformance: no Docker daemon reachable ({e}). Start dockerd and run `docker swarm init` before the tests.")
     });
-    let state = info.pointer("/Swarm/LocalNodeState").and_then(Value::as_str).unwrap_or("");
-    let manager = info.pointer("/Swarm/ControlAvailable").and_then(Value::as_bool).unwrap_or(false);
+    let state = info
+        .pointer("/Swarm/LocalNodeState")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let manager = info
+        .pointer("/Swarm/ControlAvailable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     assert!(
         state == "active" && manager,
         "conformance: the Docker daemon is not a swarm manager (LocalNodeState={state:?}, ControlAvailable={manager}). Run `docker swarm init` first."
@@ -60,32 +66,50 @@ fn run_case(engine: &Engine, case: &Case, second: Half) -> Verdict {
     };
     let externals = match stack::create_externals(engine, case) {
         Ok(x) => x,
-        Err(e) => return verdict(false, format!("FAIL {}: harness: {e}", case.name), String::new()),
+        Err(e) => {
+            return verdict(
+                false,
+                format!("FAIL {}: harness: {e}", case.name),
+                String::new(),
+            );
+        }
     };
     let docker = stack::docker_half(engine, case);
     let bosun = second(engine, case);
     stack::remove_volumes(engine, &case.namespace);
     if let Err(e) = stack::remove_externals(engine, &externals) {
-        return verdict(false, format!("FAIL {}: harness: {e}", case.name), String::new());
+        return verdict(
+            false,
+            format!("FAIL {}: harness: {e}", case.name),
+            String::new(),
+        );
     }
     let name = &case.name;
     match (docker, bosun) {
         (Err(d), Err(b)) if d.starts_with("harness") || b.starts_with("harness") => {
             verdict(false, format!("FAIL {name}: {d} / {b}"), String::new())
         }
-        (Err(d), Err(b)) if case.expect_reject || name.starts_with("corpus/") => {
-            verdict(true, format!("PASS {name} (rejected by both)"), format!("docker: {d}\nbosun: {b}\n"))
-        }
+        (Err(d), Err(b)) if case.expect_reject || name.starts_with("corpus/") => verdict(
+            true,
+            format!("PASS {name} (rejected by both)"),
+            format!("docker: {d}\nbosun: {b}\n"),
+        ),
         (Err(d), Err(b)) => verdict(
             false,
             format!("FAIL {name}: docker rejects it (move it to tests/compose/invalid/): {d}"),
             format!("bosun: {b}\n"),
         ),
-        (Err(d), Ok(_)) => verdict(false, format!("FAIL {name}: docker rejects it ({d}) but bosun deployed it"), String::new()),
+        (Err(d), Ok(_)) => verdict(
+            false,
+            format!("FAIL {name}: docker rejects it ({d}) but bosun deployed it"),
+            String::new(),
+        ),
         (Ok(_), Err(b)) => verdict(false, format!("FAIL {name}: {b}"), String::new()),
-        (Ok(_), Ok(_)) if case.expect_reject => {
-            verdict(false, format!("FAIL {name}: expected a rejection, but docker and bosun both deployed it"), String::new())
-        }
+        (Ok(_), Ok(_)) if case.expect_reject => verdict(
+            false,
+            format!("FAIL {name}: expected a rejection, but docker and bosun both deployed it"),
+            String::new(),
+        ),
         (Ok(d), Ok(b)) => {
             let diffs = snapshot::diff(&d, &b);
             let detail = format!(
@@ -102,7 +126,11 @@ fn run_case(engine: &Engine, case: &Case, second: Half) -> Verdict {
                         first.path,
                         first.docker,
                         first.bosun,
-                        if diffs.len() > 1 { format!(" (+{} more)", diffs.len() - 1) } else { String::new() }
+                        if diffs.len() > 1 {
+                            format!(" (+{} more)", diffs.len() - 1)
+                        } else {
+                            String::new()
+                        }
                     ),
                     detail,
                 ),
@@ -118,7 +146,13 @@ fn run_all(engine: &Engine, cases: Vec<Case>, jobs: usize, second: Half) -> Vec<
         held: BTreeSet<String>,
     }
     let total = cases.len();
-    let queue = Arc::new((Mutex::new(Queue { pending: cases.into_iter().map(Arc::new).collect(), held: BTreeSet::new() }), Condvar::new()));
+    let queue = Arc::new((
+        Mutex::new(Queue {
+            pending: cases.into_iter().map(Arc::new).collect(),
+            held: BTreeSet::new(),
+        }),
+        Condvar::new(),
+    ));
     let results = Arc::new(Mutex::new(Vec::new()));
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
@@ -133,7 +167,9 @@ fn run_all(engine: &Engine, cases: Vec<Case>, jobs: usize, second: Half) -> Vec<
                             if q.pending.is_empty() {
                                 break None;
                             }
-                            if let Some(i) = q.pending.iter().position(|c| c.keys.is_disjoint(&q.held)) {
+                            if let Some(i) =
+                                q.pending.iter().position(|c| c.keys.is_disjoint(&q.held))
+                            {
                                 let c = q.pending.remove(i);
                                 q.held.extend(c.keys.iter().cloned());
                                 break Some(c);
@@ -152,12 +188,20 @@ fn run_all(engine: &Engine, cases: Vec<Case>, jobs: usize, second: Half) -> Vec<
                     }
                     let mut r = results.lock().expect("results lock");
                     r.push(v);
-                    println!("[{}/{total}] {}", r.len(), r.last().map_or("", |v| v.line.as_str()));
+                    println!(
+                        "[{}/{total}] {}",
+                        r.len(),
+                        r.last().map_or("", |v| v.line.as_str())
+                    );
                 }
             });
         }
     });
-    let mut v = Arc::try_unwrap(results).ok().expect("threads joined").into_inner().expect("results lock");
+    let mut v = Arc::try_unwrap(results)
+        .ok()
+        .expect("threads joined")
+        .into_inner()
+        .expect("results lock");
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
 }
@@ -171,17 +215,31 @@ fn every_compose_file_deploys_like_docker_stack_deploy() {
     let lock_path = std::env::temp_dir().join("bosun-conformance.lock");
     let lock = File::create(&lock_path).expect("lock file");
     if lock.try_lock().is_err() {
-        println!("waiting for another conformance run ({})", lock_path.display());
+        println!(
+            "waiting for another conformance run ({})",
+            lock_path.display()
+        );
         lock.lock().expect("lock");
     }
 
     let filter = std::env::var("BOSUN_CONFORMANCE_FILTER").ok();
-    let jobs = std::env::var("BOSUN_CONFORMANCE_JOBS").ok().and_then(|j| j.parse().ok()).unwrap_or(3);
+    let jobs = std::env::var("BOSUN_CONFORMANCE_JOBS")
+        .ok()
+        .and_then(|j| j.parse().ok())
+        .unwrap_or(3);
     let selftest = std::env::var("BOSUN_CONFORMANCE_SELFTEST").is_ok_and(|v| v == "1");
     let prefix = format!("cf{}", std::process::id());
-    let cases = cases::discover(&prefix, filter.as_deref()).unwrap_or_else(|e| panic!("conformance: {e}"));
-    assert!(!cases.is_empty(), "conformance: no case matches filter {filter:?}");
-    let second: Half = if selftest { stack::docker_half } else { crate::support::bosun::bosun_half };
+    let cases =
+        cases::discover(&prefix, filter.as_deref()).unwrap_or_else(|e| panic!("conformance: {e}"));
+    assert!(
+        !cases.is_empty(),
+        "conformance: no case matches filter {filter:?}"
+    );
+    let second: Half = if selftest {
+        stack::docker_half
+    } else {
+        crate::support::bosun::bosun_half
+    };
 
     let started = Instant::now();
     let verdicts = run_all(&engine, cases, jobs, second);
@@ -200,9 +258,17 @@ fn every_compose_file_deploys_like_docker_stack_deploy() {
         "conformance: {} passed, {failed} failed, {:.0}s{}",
         verdicts.len() - failed,
         started.elapsed().as_secs_f64(),
-        if selftest { " (SELFTEST: docker vs docker)" } else { "" }
+        if selftest {
+            " (SELFTEST: docker vs docker)"
+        } else {
+            ""
+        }
     );
     let _ = std::fs::write(out_dir.join("report.txt"), &report);
     println!("{report}");
-    assert!(failed == 0, "conformance failures (details in {}):\n{report}", out_dir.display());
+    assert!(
+        failed == 0,
+        "conformance failures (details in {}):\n{report}",
+        out_dir.display()
+    );
 }

@@ -60,7 +60,10 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 pub fn corpus_dir() -> PathBuf {
-    manifest_dir().parent().expect("manifest dir has a parent").join("shared/corpus")
+    manifest_dir()
+        .parent()
+        .expect("manifest dir has a parent")
+        .join("shared/corpus")
 }
 
 fn yml_files(dir: &Path) -> Vec<PathBuf> {
@@ -77,20 +80,40 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
     let mut cases = Vec::new();
     let own = manifest_dir().join("tests/compose");
     for (sub, tag, reject) in [("", 'o', false), ("invalid", 'i', true)] {
-        let dir = if sub.is_empty() { own.clone() } else { own.join(sub) };
+        let dir = if sub.is_empty() {
+            own.clone()
+        } else {
+            own.join(sub)
+        };
         for (i, f) in yml_files(&dir).into_iter().enumerate() {
-            let file_name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let file_name = f
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             if file_name.contains(".override") {
                 continue;
             }
-            let name = if sub.is_empty() { format!("compose/{file_name}") } else { format!("compose/{sub}/{file_name}") };
+            let name = if sub.is_empty() {
+                format!("compose/{file_name}")
+            } else {
+                format!("compose/{sub}/{file_name}")
+            };
             if filter.is_some_and(|flt| !name.contains(flt)) {
                 continue;
             }
             let header = Header::parse(&f)?;
             let mut files = vec![f.clone()];
             files.extend(header.with.iter().map(|w| dir.join(w)));
-            cases.push(Case::new(name, format!("{prefix}{tag}{}", i + 1), files, dir.clone(), header.env, header.externals, reject)?);
+            cases.push(Case::new(
+                name,
+                format!("{prefix}{tag}{}", i + 1),
+                files,
+                dir.clone(),
+                header.env,
+                header.externals,
+                reject,
+            )?);
         }
     }
     let corpus = corpus_dir();
@@ -99,7 +122,11 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
     }
     let prepared = prepare_env(&corpus.join("prepare.env"))?;
     for (i, f) in yml_files(&corpus).into_iter().enumerate() {
-        let file_name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let file_name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let name = format!("corpus/{file_name}");
         if filter.is_some_and(|flt| !name.contains(flt)) {
             continue;
@@ -111,13 +138,22 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
             .map_err(|e| format!("scratch dir for {name}: {e}"))?;
         let support = corpus.join("support").join(&stem);
         if support.is_dir() {
-            copy_tree(&support, scratch.path()).map_err(|e| format!("copy {}: {e}", support.display()))?;
+            copy_tree(&support, scratch.path())
+                .map_err(|e| format!("copy {}: {e}", support.display()))?;
         }
         let stack_dir = scratch.path().join("stack");
         std::fs::create_dir_all(&stack_dir).map_err(|e| e.to_string())?;
         let target = stack_dir.join(&file_name);
         std::fs::copy(&f, &target).map_err(|e| format!("copy {}: {e}", f.display()))?;
-        let mut case = Case::new(name, format!("{prefix}c{}", i + 1), vec![target], stack_dir, prepared.clone(), Externals::default(), false)?;
+        let mut case = Case::new(
+            name,
+            format!("{prefix}c{}", i + 1),
+            vec![target],
+            stack_dir,
+            prepared.clone(),
+            Externals::default(),
+            false,
+        )?;
         case.scratch = Some(scratch);
         cases.push(case);
     }
@@ -141,10 +177,20 @@ impl Case {
             // Files docker cannot parse still make a case (both must reject them).
             if let Ok(mut doc) = serde_norway::from_str::<Yaml>(&text) {
                 let _ = doc.apply_merge();
-                scan(&doc, &namespace, &mut externals, &mut keys, &mut ipam_requested);
+                scan(
+                    &doc,
+                    &namespace,
+                    &mut externals,
+                    &mut keys,
+                    &mut ipam_requested,
+                );
             }
         }
-        for n in externals.networks.iter().filter(|n| !LOCAL_NETWORKS.contains(&n.as_str())) {
+        for n in externals
+            .networks
+            .iter()
+            .filter(|n| !LOCAL_NETWORKS.contains(&n.as_str()))
+        {
             keys.insert(format!("network:{n}"));
         }
         for n in &externals.secrets {
@@ -153,7 +199,18 @@ impl Case {
         for n in &externals.configs {
             keys.insert(format!("config:{n}"));
         }
-        Ok(Case { name, namespace, files, workdir, env, externals, expect_reject, keys, ipam_requested, scratch: None })
+        Ok(Case {
+            name,
+            namespace,
+            files,
+            workdir,
+            env,
+            externals,
+            expect_reject,
+            keys,
+            ipam_requested,
+            scratch: None,
+        })
     }
 }
 
@@ -170,9 +227,17 @@ impl Header {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let mut h = Header::default();
         for (n, line) in text.lines().enumerate() {
-            let Some(rest) = line.strip_prefix("# conformance:") else { continue };
+            let Some(rest) = line.strip_prefix("# conformance:") else {
+                continue;
+            };
             for item in rest.split(';').map(str::trim).filter(|i| !i.is_empty()) {
-                let bad = || format!("{}:{}: unknown conformance header item {item:?}", file.display(), n + 1);
+                let bad = || {
+                    format!(
+                        "{}:{}: unknown conformance header item {item:?}",
+                        file.display(),
+                        n + 1
+                    )
+                };
                 if let Some(kv) = item.strip_prefix("env ") {
                     let (k, v) = kv.split_once('=').ok_or_else(bad)?;
                     h.env.insert(k.trim().to_string(), v.to_string());
@@ -201,9 +266,16 @@ pub fn prepare_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut env = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix("export ") else { continue };
-        let Some((k, v)) = rest.split_once('=') else { continue };
-        let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
+        let Some(rest) = line.trim().strip_prefix("export ") else {
+            continue;
+        };
+        let Some((k, v)) = rest.split_once('=') else {
+            continue;
+        };
+        let v = v
+            .strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap_or(v);
         env.insert(k.to_string(), v.to_string());
     }
     Ok(env)
@@ -232,13 +304,30 @@ fn as_str(v: &Yaml) -> Option<String> {
 }
 
 /// External object names (the oracle's rule) and conflict keys of one file.
-fn scan(doc: &Yaml, ns: &str, ext: &mut Externals, keys: &mut BTreeSet<String>, ipam: &mut BTreeSet<String>) {
-    for (kind, set) in [("networks", &mut ext.networks), ("secrets", &mut ext.secrets), ("configs", &mut ext.configs), ("volumes", &mut BTreeSet::new())] {
-        let Some(Yaml::Mapping(m)) = doc.get(kind) else { continue };
+fn scan(
+    doc: &Yaml,
+    ns: &str,
+    ext: &mut Externals,
+    keys: &mut BTreeSet<String>,
+    ipam: &mut BTreeSet<String>,
+) {
+    for (kind, set) in [
+        ("networks", &mut ext.networks),
+        ("secrets", &mut ext.secrets),
+        ("configs", &mut ext.configs),
+        ("volumes", &mut BTreeSet::new()),
+    ] {
+        let Some(Yaml::Mapping(m)) = doc.get(kind) else {
+            continue;
+        };
         for (k, v) in m {
             let Some(key) = as_str(k) else { continue };
             let explicit = v.get("name").and_then(as_str);
-            if kind == "networks" && v.get("ipam").and_then(|i| i.get("config")).is_some_and(|c| !c.is_null()) {
+            if kind == "networks"
+                && v.get("ipam")
+                    .and_then(|i| i.get("config"))
+                    .is_some_and(|c| !c.is_null())
+            {
                 ipam.insert(explicit.clone().unwrap_or_else(|| format!("{ns}_{key}")));
             }
             match v.get("external") {
@@ -256,21 +345,30 @@ fn scan(doc: &Yaml, ns: &str, ext: &mut Externals, keys: &mut BTreeSet<String>, 
             }
         }
     }
-    let Some(Yaml::Mapping(services)) = doc.get("services") else { return };
+    let Some(Yaml::Mapping(services)) = doc.get("services") else {
+        return;
+    };
     for svc in services.values() {
-        let Some(Yaml::Sequence(ports)) = svc.get("ports") else { continue };
+        let Some(Yaml::Sequence(ports)) = svc.get("ports") else {
+            continue;
+        };
         for p in ports {
             let published = match p {
                 Yaml::Mapping(_) => p.get("published").and_then(as_str),
                 other => as_str(other).and_then(|s| {
                     let s = s.split('/').next().unwrap_or_default().to_string();
-                    let parts: Vec<&str> = s.split(':').collect();
-                    (parts.len() >= 2).then(|| parts[parts.len() - 2].to_string())
+                    let fields: Vec<&str> = s.split(':').collect();
+                    (fields.len() >= 2).then(|| fields[fields.len() - 2].to_string())
                 }),
             };
             let Some(published) = published else { continue };
-            match published.split_once('-').map(|(a, b)| (a.parse::<u32>(), b.parse::<u32>())) {
-                Some((Ok(a), Ok(b))) if b >= a && b - a < 1000 => keys.extend((a..=b).map(|n| format!("port:{n}"))),
+            match published
+                .split_once('-')
+                .map(|(a, b)| (a.parse::<u32>(), b.parse::<u32>()))
+            {
+                Some((Ok(a), Ok(b))) if b >= a && b - a < 1000 => {
+                    keys.extend((a..=b).map(|n| format!("port:{n}")));
+                }
                 _ => {
                     keys.insert(format!("port:{published}"));
                 }

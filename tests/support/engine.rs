@@ -33,7 +33,8 @@ impl Response {
     }
 
     pub fn json(&self) -> Result<Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("invalid JSON from the daemon ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("invalid JSON from the daemon ({e}): {}", self.text()))
     }
 
     pub fn text(&self) -> String {
@@ -54,31 +55,55 @@ impl Engine {
         let socket = match std::env::var("DOCKER_HOST") {
             Ok(h) if !h.is_empty() => match h.strip_prefix("unix://") {
                 Some(p) => PathBuf::from(p),
-                None => return Err(format!("DOCKER_HOST={h}: the conformance test only speaks to unix sockets")),
+                None => {
+                    return Err(format!(
+                        "DOCKER_HOST={h}: the conformance test only speaks to unix sockets"
+                    ));
+                }
             },
             _ => PathBuf::from("/var/run/docker.sock"),
         };
         Ok(Engine { socket })
     }
 
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Response, String> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Response, String> {
         let what = || format!("{method} {path} on {}", self.socket.display());
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| format!("{}: {e}", what()))?;
-        stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
+        let mut stream =
+            UnixStream::connect(&self.socket).map_err(|e| format!("{}: {e}", what()))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .map_err(|e| e.to_string())?;
         let payload = body.map(|b| serde_json::to_vec(b).expect("a JSON value serializes"));
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: bosun-conformance\r\nConnection: close\r\n");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: bosun-conformance\r\nConnection: close\r\n"
+        );
         if let Some(p) = &payload {
-            let _ = write!(head, "Content-Type: application/json\r\nContent-Length: {}\r\n", p.len());
+            let _ = write!(
+                head,
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                p.len()
+            );
         } else if method == "POST" {
             head.push_str("Content-Length: 0\r\n");
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).map_err(|e| format!("{}: {e}", what()))?;
+        stream
+            .write_all(head.as_bytes())
+            .map_err(|e| format!("{}: {e}", what()))?;
         if let Some(p) = &payload {
-            stream.write_all(p).map_err(|e| format!("{}: {e}", what()))?;
+            stream
+                .write_all(p)
+                .map_err(|e| format!("{}: {e}", what()))?;
         }
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(|e| format!("{}: {e}", what()))?;
+        stream
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("{}: {e}", what()))?;
         parse_response(&raw).map_err(|e| format!("{}: {e}", what()))
     }
 
@@ -97,7 +122,11 @@ impl Engine {
         if !r.ok() {
             return Err(format!("POST {path}: HTTP {}: {}", r.status, r.message()));
         }
-        if r.body.is_empty() { Ok(Value::Null) } else { r.json() }
+        if r.body.is_empty() {
+            Ok(Value::Null)
+        } else {
+            r.json()
+        }
     }
 
     /// DELETE; a 404 counts as success (already gone).
@@ -114,13 +143,21 @@ impl Engine {
     pub fn list_labelled(&self, kind: &str, label: &str) -> Result<Vec<Value>, String> {
         let filters = serde_json::json!({ "label": [label] }).to_string();
         let v = self.get(&format!("/{kind}?filters={}", encode(&filters)))?;
-        let list = if kind == "volumes" { v.get("Volumes").cloned().unwrap_or(Value::Null) } else { v };
+        let list = if kind == "volumes" {
+            v.get("Volumes").cloned().unwrap_or(Value::Null)
+        } else {
+            v
+        };
         Ok(list.as_array().cloned().unwrap_or_default())
     }
 
     /// List every object of `kind`.
     pub fn list(&self, kind: &str) -> Result<Vec<Value>, String> {
-        Ok(self.get(&format!("/{kind}"))?.as_array().cloned().unwrap_or_default())
+        Ok(self
+            .get(&format!("/{kind}"))?
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -154,14 +191,21 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let rest = &raw[end + 4..];
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
     Ok(Response { status, body })
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunk size")?;
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("truncated chunk size")?;
         let size_text = String::from_utf8_lossy(&data[..eol]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|e| format!("bad chunk size {size_text:?}: {e}"))?;

@@ -22,12 +22,17 @@ use super::engine::Engine;
 pub const NS_LABEL: &str = "com.docker.stack.namespace";
 
 fn is_bosun_label(key: &str) -> bool {
-    key == "dev.bosun.managed-by" || key == "dev.bosun.owner" || (key.starts_with("dev.bosun.") && key.contains("hash"))
+    key == "dev.bosun.managed-by"
+        || key == "dev.bosun.owner"
+        || (key.starts_with("dev.bosun.") && key.contains("hash"))
 }
 
 fn bosun_managed(obj: &Value) -> bool {
     let labels = obj.pointer("/Spec/Labels").or_else(|| obj.get("Labels"));
-    labels.and_then(|l| l.get("dev.bosun.managed-by")).and_then(Value::as_str) == Some("bosun")
+    labels
+        .and_then(|l| l.get("dev.bosun.managed-by"))
+        .and_then(Value::as_str)
+        == Some("bosun")
 }
 
 /// `<name>-<8 hex>` → `<name>`.
@@ -56,22 +61,35 @@ fn strip_bosun_labels(v: &mut Value) {
 
 fn id_map(objs: &[Value], id_key: &str, name_ptr: &str) -> BTreeMap<String, String> {
     objs.iter()
-        .filter_map(|o| Some((o.get(id_key)?.as_str()?.to_string(), o.pointer(name_ptr)?.as_str()?.to_string())))
+        .filter_map(|o| {
+            Some((
+                o.get(id_key)?.as_str()?.to_string(),
+                o.pointer(name_ptr)?.as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 
 /// Capture a namespace once the daemon has finished allocating its networks
 /// (right after creation a swarm network may still lack its driver and
 /// subnet): two identical captures in a row, with every network's driver set.
-pub fn capture_settled(engine: &Engine, ns: &str, ipam_requested: &BTreeSet<String>) -> Result<Value, String> {
+pub fn capture_settled(
+    engine: &Engine,
+    ns: &str,
+    ipam_requested: &BTreeSet<String>,
+) -> Result<Value, String> {
     let start = std::time::Instant::now();
     let mut last = capture(engine, ns, ipam_requested)?;
     loop {
         std::thread::sleep(std::time::Duration::from_millis(300));
         let next = capture(engine, ns, ipam_requested)?;
-        let allocated = next["networks"]
-            .as_object()
-            .is_none_or(|m| m.values().all(|n| n.get("Driver").and_then(Value::as_str).is_some_and(|d| !d.is_empty())));
+        let allocated = next["networks"].as_object().is_none_or(|m| {
+            m.values().all(|n| {
+                n.get("Driver")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| !d.is_empty())
+            })
+        });
         if (allocated && next == last) || start.elapsed() > std::time::Duration::from_secs(30) {
             return Ok(next);
         }
@@ -83,7 +101,11 @@ pub fn capture_settled(engine: &Engine, ns: &str, ipam_requested: &BTreeSet<Stri
 ///
 /// `ipam_requested` names the networks whose compose definition sets
 /// `ipam.config`; other networks' `IPAM.Config` is daemon-allocated.
-pub fn capture(engine: &Engine, ns: &str, ipam_requested: &BTreeSet<String>) -> Result<Value, String> {
+pub fn capture(
+    engine: &Engine,
+    ns: &str,
+    ipam_requested: &BTreeSet<String>,
+) -> Result<Value, String> {
     let label = format!("{NS_LABEL}={ns}");
     let net_names = id_map(&engine.list("networks")?, "Id", "/Name");
     let all_configs = engine.list("configs")?;
@@ -100,17 +122,25 @@ pub fn capture(engine: &Engine, ns: &str, ipam_requested: &BTreeSet<String>) -> 
         }
     }
     let rename = |n: &str| renamed.get(n).cloned().unwrap_or_else(|| n.to_string());
-    let config_names: BTreeMap<String, String> =
-        id_map(&all_configs, "ID", "/Spec/Name").into_iter().map(|(id, n)| (id, rename(&n))).collect();
-    let secret_names: BTreeMap<String, String> =
-        id_map(&all_secrets, "ID", "/Spec/Name").into_iter().map(|(id, n)| (id, rename(&n))).collect();
+    let config_names: BTreeMap<String, String> = id_map(&all_configs, "ID", "/Spec/Name")
+        .into_iter()
+        .map(|(id, n)| (id, rename(&n)))
+        .collect();
+    let secret_names: BTreeMap<String, String> = id_map(&all_secrets, "ID", "/Spec/Name")
+        .into_iter()
+        .map(|(id, n)| (id, rename(&n)))
+        .collect();
 
     let mut out = Map::new();
     for kind in ["configs", "secrets"] {
         let mut objs = Map::new();
         for o in engine.list_labelled(kind, &label)? {
             let mut spec = o.get("Spec").cloned().unwrap_or(Value::Null);
-            let name = spec.get("Name").and_then(Value::as_str).map(&rename).unwrap_or_default();
+            let name = spec
+                .get("Name")
+                .and_then(Value::as_str)
+                .map(&rename)
+                .unwrap_or_default();
             spec["Name"] = json!(name);
             strip_bosun_labels(&mut spec);
             objs.insert(name, spec);
@@ -120,7 +150,11 @@ pub fn capture(engine: &Engine, ns: &str, ipam_requested: &BTreeSet<String>) -> 
 
     let mut nets = Map::new();
     for mut n in engine.list_labelled("networks", &label)? {
-        let name = n.get("Name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = n
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if let Value::Object(m) = &mut n {
             for k in ["Id", "Created", "Containers", "Peers", "Services", "Status"] {
                 m.remove(k);
@@ -143,15 +177,36 @@ pub fn capture(engine: &Engine, ns: &str, ipam_requested: &BTreeSet<String>) -> 
     let mut services = Map::new();
     for s in engine.list_labelled("services", &label)? {
         let mut spec = s.get("Spec").cloned().unwrap_or(Value::Null);
-        let name = spec.get("Name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = spec
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         strip_bosun_labels(&mut spec);
         map_network_targets(&mut spec, &net_names);
         if let Some(cs) = spec.pointer_mut("/TaskTemplate/ContainerSpec") {
-            map_refs(cs, "Secrets", "SecretID", "SecretName", &secret_names, &rename);
-            map_refs(cs, "Configs", "ConfigID", "ConfigName", &config_names, &rename);
+            map_refs(
+                cs,
+                "Secrets",
+                "SecretID",
+                "SecretName",
+                &secret_names,
+                &rename,
+            );
+            map_refs(
+                cs,
+                "Configs",
+                "ConfigID",
+                "ConfigName",
+                &config_names,
+                &rename,
+            );
             if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config") {
                 if let Some(id) = c.as_str() {
-                    *c = json!(format!("<config {}>", config_names.get(id).map_or(id, String::as_str)));
+                    *c = json!(format!(
+                        "<config {}>",
+                        config_names.get(id).map_or(id, String::as_str)
+                    ));
                 }
             }
         }
@@ -185,11 +240,22 @@ fn map_network_targets(v: &mut Value, names: &BTreeMap<String, String>) {
     }
 }
 
-fn map_refs(cs: &mut Value, list: &str, id_key: &str, name_key: &str, names: &BTreeMap<String, String>, rename: &dyn Fn(&str) -> String) {
-    let Some(Value::Array(refs)) = cs.get_mut(list) else { return };
+fn map_refs(
+    cs: &mut Value,
+    list: &str,
+    id_key: &str,
+    name_key: &str,
+    names: &BTreeMap<String, String>,
+    rename: &dyn Fn(&str) -> String,
+) {
+    let Some(Value::Array(refs)) = cs.get_mut(list) else {
+        return;
+    };
     for r in refs {
         if let Some(id) = r.get(id_key).and_then(Value::as_str).map(str::to_string) {
-            let shown = names.get(&id).map_or_else(|| format!("<unknown id {id}>"), |n| format!("<id of {n}>"));
+            let shown = names
+                .get(&id)
+                .map_or_else(|| format!("<unknown id {id}>"), |n| format!("<id of {n}>"));
             r[id_key] = json!(shown);
         }
         if let Some(n) = r.get(name_key).and_then(Value::as_str).map(str::to_string) {
@@ -209,7 +275,10 @@ pub struct Diff {
 const ABSENT: &str = "<absent>";
 
 fn show(v: Option<&Value>) -> String {
-    v.map_or_else(|| ABSENT.to_string(), |v| serde_json::to_string(v).unwrap_or_default())
+    v.map_or_else(
+        || ABSENT.to_string(),
+        |v| serde_json::to_string(v).unwrap_or_default(),
+    )
 }
 
 /// Every difference between two captures, in a stable order.
@@ -219,22 +288,30 @@ pub fn diff(docker: &Value, bosun: &Value) -> Vec<Diff> {
     out
 }
 
-fn walk(path: String, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Diff>) {
-    match (a, b) {
-        (Some(Value::Object(x)), Some(Value::Object(y))) => {
-            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                walk(p, x.get(k), y.get(k), out);
+fn walk(path: String, docker: Option<&Value>, bosun: Option<&Value>, out: &mut Vec<Diff>) {
+    match (docker, bosun) {
+        (Some(Value::Object(left)), Some(Value::Object(right))) => {
+            let keys: BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+            for key in keys {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                walk(child, left.get(key), right.get(key), out);
             }
         }
-        (Some(Value::Array(x)), Some(Value::Array(y))) => {
-            for i in 0..x.len().max(y.len()) {
-                walk(format!("{path}[{i}]"), x.get(i), y.get(i), out);
+        (Some(Value::Array(left)), Some(Value::Array(right))) => {
+            for i in 0..left.len().max(right.len()) {
+                walk(format!("{path}[{i}]"), left.get(i), right.get(i), out);
             }
         }
-        (x, y) if x == y => {}
-        (x, y) => out.push(Diff { path, docker: show(x), bosun: show(y) }),
+        (left, right) if left == right => {}
+        (left, right) => out.push(Diff {
+            path,
+            docker: show(left),
+            bosun: show(right),
+        }),
     }
 }
 

@@ -22,8 +22,14 @@ const PORT_IN_USE: &str = "is already in use by service";
 /// environment, so bosun gets exactly the same map.
 pub fn case_env(case: &Case) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    env.insert("PATH".to_string(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()));
-    env.insert("HOME".to_string(), std::env::var("HOME").unwrap_or_else(|_| "/root".into()));
+    env.insert(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+    );
+    env.insert(
+        "HOME".to_string(),
+        std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+    );
     if let Ok(h) = std::env::var("DOCKER_HOST") {
         env.insert("DOCKER_HOST".to_string(), h);
     }
@@ -31,17 +37,42 @@ pub fn case_env(case: &Case) -> BTreeMap<String, String> {
     env
 }
 
-pub fn docker(args: &[&str], cwd: &Path, env: &BTreeMap<String, String>, stdin: Option<&[u8]>) -> Result<(bool, String), String> {
+pub fn docker(
+    args: &[&str],
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    stdin: Option<&[u8]>,
+) -> Result<(bool, String), String> {
     let mut cmd = Command::new("docker");
-    cmd.args(args).current_dir(cwd).env_clear().envs(env).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run the docker CLI ({e}); it is the oracle and must be on PATH"))?;
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().map_err(|e| {
+        format!("cannot run the docker CLI ({e}); it is the oracle and must be on PATH")
+    })?;
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().expect("piped stdin").write_all(input).map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input)
+            .map_err(|e| e.to_string())?;
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok((out.status.success(), text.trim().to_string()))
 }
 
@@ -60,23 +91,45 @@ fn exists(engine: &Engine, kind: &str, name: &str) -> Result<bool, String> {
 pub fn find_by_name(engine: &Engine, kind: &str, name: &str) -> Result<Option<String>, String> {
     let filters = serde_json::json!({ "name": [name] }).to_string();
     let list = engine.get(&format!("/{kind}?filters={}", encode(&filters)))?;
-    let (id_key, name_ptr) = if kind == "networks" { ("Id", "/Name") } else { ("ID", "/Spec/Name") };
-    Ok(list.as_array().into_iter().flatten().find(|o| o.pointer(name_ptr).and_then(Value::as_str) == Some(name)).and_then(|o| o.get(id_key)?.as_str().map(str::to_string)))
+    let (id_key, name_ptr) = if kind == "networks" {
+        ("Id", "/Name")
+    } else {
+        ("ID", "/Spec/Name")
+    };
+    Ok(list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o.pointer(name_ptr).and_then(Value::as_str) == Some(name))
+        .and_then(|o| o.get(id_key)?.as_str().map(str::to_string)))
 }
 
 pub fn create_externals(engine: &Engine, case: &Case) -> Result<CreatedExternals, String> {
     let env = case_env(case);
     let mut created = CreatedExternals::default();
-    for n in case.externals.networks.iter().filter(|n| !LOCAL_NETWORKS.contains(&n.as_str())) {
+    for n in case
+        .externals
+        .networks
+        .iter()
+        .filter(|n| !LOCAL_NETWORKS.contains(&n.as_str()))
+    {
         if !exists(engine, "networks", n)? {
-            let (ok, out) = docker(&["network", "create", "-d", "overlay", "--attachable", n], &case.workdir, &env, None)?;
+            let (ok, out) = docker(
+                &["network", "create", "-d", "overlay", "--attachable", n],
+                &case.workdir,
+                &env,
+                None,
+            )?;
             if !ok {
                 return Err(format!("creating external network {n}: {out}"));
             }
             created.created.push(("network", n.clone()));
         }
     }
-    for (kind, names) in [("secret", &case.externals.secrets), ("config", &case.externals.configs)] {
+    for (kind, names) in [
+        ("secret", &case.externals.secrets),
+        ("config", &case.externals.configs),
+    ] {
         for n in names {
             if find_by_name(engine, &format!("{kind}s"), n)?.is_none() {
                 let (ok, out) = docker(&[kind, "create", n, "-"], &case.workdir, &env, Some(b"x"))?;
@@ -93,8 +146,13 @@ pub fn create_externals(engine: &Engine, case: &Case) -> Result<CreatedExternals
 pub fn remove_externals(engine: &Engine, ext: &CreatedExternals) -> Result<(), String> {
     for (kind, name) in ext.created.iter().rev() {
         let path = format!("/{kind}s/{}", encode(name));
-        retry(|| engine.delete(&path), &format!("removing external {kind} {name}"))?;
-        wait_until(&format!("external {kind} {name} to disappear"), || Ok(!engine.request("GET", &path, None)?.ok()))?;
+        retry(
+            || engine.delete(&path),
+            &format!("removing external {kind} {name}"),
+        )?;
+        wait_until(&format!("external {kind} {name} to disappear"), || {
+            Ok(!engine.request("GET", &path, None)?.ok())
+        })?;
     }
     Ok(())
 }
@@ -153,10 +211,15 @@ pub fn wait_gone(engine: &Engine, ns: &str, networks: &BTreeSet<String>) -> Resu
 
 /// Volumes the daemon created for tasks of this stack (best effort).
 pub fn remove_volumes(engine: &Engine, ns: &str) {
-    let Ok(vols) = engine.list_labelled("volumes", &format!("{NS_LABEL}={ns}")) else { return };
+    let Ok(vols) = engine.list_labelled("volumes", &format!("{NS_LABEL}={ns}")) else {
+        return;
+    };
     for v in vols {
         if let Some(name) = v.get("Name").and_then(Value::as_str) {
-            let _ = retry(|| engine.delete(&format!("/volumes/{}", encode(name))), "volume");
+            let _ = retry(
+                || engine.delete(&format!("/volumes/{}", encode(name))),
+                "volume",
+            );
         }
     }
 }
@@ -175,13 +238,18 @@ pub fn docker_half(engine: &Engine, case: &Case) -> Result<Value, String> {
         attempt += 1;
         let (ok, out) = docker(&args, &case.workdir, &env, None)?;
         if ok {
-            break snapshot::capture_settled(engine, &case.namespace, &case.ipam_requested).map_err(|e| format!("harness: {e}"));
+            break snapshot::capture_settled(engine, &case.namespace, &case.ipam_requested)
+                .map_err(|e| format!("harness: {e}"));
         }
         if !transient(&out) || attempt >= 4 {
             break Err(format!("docker stack deploy failed: {}", last_line(&out)));
         }
         docker_rm(engine, case, &env)?;
-        std::thread::sleep(Duration::from_secs(if out.contains(PORT_IN_USE) { 10 } else { 2 }));
+        std::thread::sleep(Duration::from_secs(if out.contains(PORT_IN_USE) {
+            10
+        } else {
+            2
+        }));
     };
     docker_rm(engine, case, &env)?;
     result
@@ -207,5 +275,10 @@ pub fn transient(err: &str) -> bool {
 }
 
 pub fn last_line(s: &str) -> String {
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_string()
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
