@@ -8,5 +8,5 @@
 pub mod cli;
 pub mod compose;
 pub mod manifest;
-pub mod yaml;
 pub mod sandbox;
+pub mod yaml;

@@ -1,4 +1,5 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
 
+mod compose_corpus;
 mod conformance;
 mod support;

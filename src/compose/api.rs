@@ -9,15 +9,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
 fn is_false(b: &bool) -> bool {
     !*b
 }
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
+#[allow(clippy::trivially_copy_pass_by_ref)]
 fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }
@@ -481,9 +485,17 @@ pub struct NetworkCreate {
     pub driver: String,
     #[serde(default)]
     pub scope: String,
-    #[serde(default, rename = "EnableIPv4", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "EnableIPv4",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ipv4: Option<bool>,
-    #[serde(default, rename = "EnableIPv6", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "EnableIPv6",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ipv6: Option<bool>,
     #[serde(default, rename = "IPAM")]
     pub ipam: Option<Ipam>,
@@ -529,7 +541,11 @@ pub struct IpamConfig {
     pub ip_range: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gateway: String,
-    #[serde(default, rename = "AuxiliaryAddresses", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        rename = "AuxiliaryAddresses",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub aux_addresses: BTreeMap<String, String>,
 }
 

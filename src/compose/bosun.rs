@@ -84,7 +84,11 @@ pub fn bosunify(mut objs: StackObjects, owner: &str) -> StackObjects {
                     r.secret_name.clone_from(new);
                 }
             }
-            if let Some(cred) = cs.privileges.as_mut().and_then(|p| p.credential_spec.as_mut()) {
+            if let Some(cred) = cs
+                .privileges
+                .as_mut()
+                .and_then(|p| p.credential_spec.as_mut())
+            {
                 if let Some(new) = renamed_configs.get(&cred.config) {
                     cred.config.clone_from(new);
                 }

@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::api::{
-    BindOptions, ConfigReference, ConfigSpec, CredentialSpec, DiscreteGenericResource, DnsConfig, Driver,
-    EndpointSpec, Empty, FileTarget, GenericResource, HealthConfig, ImageOptions, Ipam, IpamConfig, Limit, Mount,
-    NetworkAttachmentConfig, NetworkCreate, Placement, PlacementPreference, PortConfig, Privileges,
-    ReplicatedJob, ReplicatedService, ResourceRequirements, Resources, RestartPolicy, SecretReference, SecretSpec,
-    ServiceMode, ServiceSpec, SpreadOver, TaskSpec, TmpfsOptions, Ulimit, UpdateConfig, VolumeOptions,
+    BindOptions, ConfigReference, ConfigSpec, CredentialSpec, DiscreteGenericResource, DnsConfig,
+    Driver, Empty, EndpointSpec, FileTarget, GenericResource, HealthConfig, ImageOptions, Ipam,
+    IpamConfig, Limit, Mount, NetworkAttachmentConfig, NetworkCreate, Placement,
+    PlacementPreference, PortConfig, Privileges, ReplicatedJob, ReplicatedService,
+    ResourceRequirements, Resources, RestartPolicy, SecretReference, SecretSpec, ServiceMode,
+    ServiceSpec, SpreadOver, TaskSpec, TmpfsOptions, Ulimit, UpdateConfig, VolumeOptions,
 };
 use super::model::{self, FileObject, Origin, Project, Service};
 use super::{Error, Issue, parse};
@@ -104,9 +105,17 @@ pub fn convert(project: &Project, namespace: &str) -> Result<StackObjects, Error
             }),
         });
         out.networks.push(NetworkCreate {
-            name: if nw.name.is_empty() { scope(namespace, name) } else { nw.name.clone() },
+            name: if nw.name.is_empty() {
+                scope(namespace, name)
+            } else {
+                nw.name.clone()
+            },
             check_duplicate: Some(true),
-            driver: if nw.driver.is_empty() { "overlay".into() } else { nw.driver.clone() },
+            driver: if nw.driver.is_empty() {
+                "overlay".into()
+            } else {
+                nw.driver.clone()
+            },
             ipam,
             internal: nw.internal,
             attachable: nw.attachable,
@@ -122,12 +131,20 @@ pub fn convert(project: &Project, namespace: &str) -> Result<StackObjects, Error
         if secret.external {
             continue;
         }
-        let obj_name = if secret.name.is_empty() { scope(namespace, name) } else { secret.name.clone() };
+        let obj_name = if secret.name.is_empty() {
+            scope(namespace, name)
+        } else {
+            secret.name.clone()
+        };
         let data = if secret.driver.is_empty() {
             match read_content(secret) {
                 Ok(d) => d,
                 Err(e) => {
-                    cx.fail(&secret.origin, &format!("secrets.{name}"), format!("secret {name}: {e}"));
+                    cx.fail(
+                        &secret.origin,
+                        &format!("secrets.{name}"),
+                        format!("secret {name}: {e}"),
+                    );
                     continue;
                 }
             }
@@ -154,12 +171,20 @@ pub fn convert(project: &Project, namespace: &str) -> Result<StackObjects, Error
         let data = match read_content(config) {
             Ok(d) => d,
             Err(e) => {
-                cx.fail(&config.origin, &format!("configs.{name}"), format!("config {name}: {e}"));
+                cx.fail(
+                    &config.origin,
+                    &format!("configs.{name}"),
+                    format!("config {name}: {e}"),
+                );
                 continue;
             }
         };
         out.configs.push(ConfigSpec {
-            name: if config.name.is_empty() { scope(namespace, name) } else { config.name.clone() },
+            name: if config.name.is_empty() {
+                scope(namespace, name)
+            } else {
+                config.name.clone()
+            },
             labels: with_stack_label(namespace, &config.labels),
             data,
             templating: template_driver(config),
@@ -227,7 +252,11 @@ fn is_user_defined(target: &str) -> bool {
 fn effective_caps(add: &[String], drop: &[String]) -> (Vec<String>, Vec<String>) {
     let norm = |c: &String| {
         let c = c.trim().to_ascii_uppercase();
-        if c == "ALL" || c == "RESET" || c.starts_with("CAP_") { c } else { format!("CAP_{c}") }
+        if c == "ALL" || c == "RESET" || c.starts_with("CAP_") {
+            c
+        } else {
+            format!("CAP_{c}")
+        }
     };
     let mut adds: BTreeSet<String> = add.iter().map(norm).collect();
     let mut drops: BTreeSet<String> = drop.iter().map(norm).collect();
@@ -261,13 +290,29 @@ fn file_ref(
         );
         return None;
     };
-    let name = if obj.name.is_empty() { scope(cx.ns, &r.source) } else { obj.name.clone() };
+    let name = if obj.name.is_empty() {
+        scope(cx.ns, &r.source)
+    } else {
+        obj.name.clone()
+    };
     Some((
         name,
         FileTarget {
-            name: if r.target.is_empty() { r.source.clone() } else { r.target.clone() },
-            uid: if r.uid.is_empty() { "0".into() } else { r.uid.clone() },
-            gid: if r.gid.is_empty() { "0".into() } else { r.gid.clone() },
+            name: if r.target.is_empty() {
+                r.source.clone()
+            } else {
+                r.target.clone()
+            },
+            uid: if r.uid.is_empty() {
+                "0".into()
+            } else {
+                r.uid.clone()
+            },
+            gid: if r.gid.is_empty() {
+                "0".into()
+            } else {
+                r.gid.clone()
+            },
             mode: r.mode.unwrap_or(0o444),
         },
     ))
@@ -308,7 +353,11 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
                 file: None,
                 runtime: Some(BTreeMap::new()),
                 config_id: String::new(),
-                config_name: if obj.name.is_empty() { scope(ns, &cred.config) } else { obj.name.clone() },
+                config_name: if obj.name.is_empty() {
+                    scope(ns, &cred.config)
+                } else {
+                    obj.name.clone()
+                },
             }),
             None => cx.fail(
                 &s.origin,
@@ -319,11 +368,15 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
     }
     configs.sort_by(|a, b| a.config_name.cmp(&b.config_name));
 
-    let set: Vec<&str> = [("Config", &cred.config), ("File", &cred.file), ("Registry", &cred.registry)]
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, _)| *k)
-        .collect();
+    let set: Vec<&str> = [
+        ("Config", &cred.config),
+        ("File", &cred.file),
+        ("Registry", &cred.registry),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, _)| *k)
+    .collect();
     let credential_spec = match set.len() {
         0 => None,
         1 => Some(CredentialSpec {
@@ -332,7 +385,9 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
             } else {
                 configs
                     .iter()
-                    .find(|c| c.config_name == cred.config || c.config_name == scope(ns, &cred.config))
+                    .find(|c| {
+                        c.config_name == cred.config || c.config_name == scope(ns, &cred.config)
+                    })
                     .map(|c| c.config_name.clone())
                     .unwrap_or_default()
             },
@@ -342,11 +397,22 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
         _ => {
             let quoted: Vec<String> = set.iter().map(|k| format!("\"{k}\"")).collect();
             let msg = if quoted.len() == 2 {
-                format!("invalid credential spec: cannot specify both {} and {}", quoted[0], quoted[1])
+                format!(
+                    "invalid credential spec: cannot specify both {} and {}",
+                    quoted[0], quoted[1]
+                )
             } else {
-                format!("invalid credential spec: cannot specify both {}, and {}", quoted[..2].join(", "), quoted[2])
+                format!(
+                    "invalid credential spec: cannot specify both {}, and {}",
+                    quoted[..2].join(", "),
+                    quoted[2]
+                )
             };
-            cx.fail(&s.origin, &format!("{path}.credential_spec"), format!("service {}: {msg}", s.name));
+            cx.fail(
+                &s.origin,
+                &format!("{path}.credential_spec"),
+                format!("service {}: {msg}", s.name),
+            );
             None
         }
     };
@@ -376,7 +442,10 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
             cx.fail(
                 &s.origin,
                 &format!("{path}.deploy.replicas"),
-                format!("service {}: replicas can only be used with replicated or replicated-job mode", s.name),
+                format!(
+                    "service {}: replicas can only be used with replicated or replicated-job mode",
+                    s.name
+                ),
             );
             ServiceMode::default()
         }
@@ -396,7 +465,9 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
             ..ServiceMode::default()
         },
         "replicated" | "" => ServiceMode {
-            replicated: Some(ReplicatedService { replicas: d.replicas }),
+            replicated: Some(ReplicatedService {
+                replicas: d.replicas,
+            }),
             ..ServiceMode::default()
         },
         other => {
@@ -430,9 +501,11 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
                 .generic_resources
                 .iter()
                 .map(|g| GenericResource {
-                    discrete_resource_spec: g.as_ref().map(|(kind, value)| DiscreteGenericResource {
-                        kind: kind.clone(),
-                        value: *value,
+                    discrete_resource_spec: g.as_ref().map(|(kind, value)| {
+                        DiscreteGenericResource {
+                            kind: kind.clone(),
+                            value: *value,
+                        }
                     }),
                 })
                 .collect(),
@@ -455,7 +528,10 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
                 cx.fail(
                     &s.origin,
                     &format!("{path}.healthcheck"),
-                    format!("service {}: test and disable can't be set at the same time", s.name),
+                    format!(
+                        "service {}: test and disable can't be set at the same time",
+                        s.name
+                    ),
                 );
                 return None;
             }
@@ -476,8 +552,13 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
 
     // Networks.
     let mut nets = Vec::new();
-    let default_only: BTreeMap<String, Option<model::ServiceNetwork>> = BTreeMap::from([("default".to_string(), None)]);
-    let attached = if s.networks.is_empty() { &default_only } else { &s.networks };
+    let default_only: BTreeMap<String, Option<model::ServiceNetwork>> =
+        BTreeMap::from([("default".to_string(), None)]);
+    let attached = if s.networks.is_empty() {
+        &default_only
+    } else {
+        &s.networks
+    };
     for (name, cfg) in attached {
         let decl = project.networks.get(name);
         if decl.is_none() && name != "default" {
@@ -499,7 +580,10 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
         nets.push(NetworkAttachmentConfig {
             target,
             aliases,
-            driver_opts: cfg.as_ref().map(|c| c.driver_opts.clone()).unwrap_or_default(),
+            driver_opts: cfg
+                .as_ref()
+                .map(|c| c.driver_opts.clone())
+                .unwrap_or_default(),
         });
     }
     nets.sort_by(|a, b| a.target.cmp(&b.target));
@@ -519,7 +603,11 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
         .ulimits
         .iter()
         .map(|(name, u)| {
-            let (soft, hard) = if u.single == 0 { (u.soft, u.hard) } else { (u.single, u.single) };
+            let (soft, hard) = if u.single == 0 {
+                (u.soft, u.hard)
+            } else {
+                (u.single, u.single)
+            };
             Ulimit {
                 name: name.clone(),
                 hard,
@@ -563,7 +651,9 @@ fn service(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Option<ServiceSpe
         labels,
         task_template: TaskSpec {
             container_spec: Some(super::api::ContainerSpec {
-                image: s.image.clone(),
+                // The client adds `:latest` (ServiceCreate's imageWithTagString);
+                // the image label keeps what the file says.
+                image: parse::normalize_image(&s.image).unwrap_or_else(|_| s.image.clone()),
                 labels: with_stack_label(ns, &s.labels),
                 command: s.entrypoint.clone(),
                 args: s.command.clone(),
@@ -656,7 +746,10 @@ fn restart_from_container_policy(cx: &mut Cx<'_>, s: &Service) -> Option<Restart
         cx.fail(
             &s.origin,
             &path,
-            format!("service {}: invalid restart policy format: no policy provided before colon", s.name),
+            format!(
+                "service {}: invalid restart policy format: no policy provided before colon",
+                s.name
+            ),
         );
         return None;
     }
@@ -668,7 +761,10 @@ fn restart_from_container_policy(cx: &mut Cx<'_>, s: &Service) -> Option<Restart
         cx.fail(
             &s.origin,
             &path,
-            format!("service {}: invalid restart policy format: maximum retry count must be an integer", s.name),
+            format!(
+                "service {}: invalid restart policy format: maximum retry count must be an integer",
+                s.name
+            ),
         );
         return None;
     };
@@ -684,7 +780,11 @@ fn restart_from_container_policy(cx: &mut Cx<'_>, s: &Service) -> Option<Restart
             ..RestartPolicy::default()
         }),
         _ => {
-            cx.fail(&s.origin, &path, format!("service {}: unknown restart policy: {policy}", s.name));
+            cx.fail(
+                &s.origin,
+                &path,
+                format!("service {}: unknown restart policy: {policy}", s.name),
+            );
             None
         }
     }
@@ -707,7 +807,10 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
             cx.fail(
                 &s.origin,
                 &path,
-                format!("service {}: {what} options are incompatible with type {kind}", s.name),
+                format!(
+                    "service {}: {what} options are incompatible with type {kind}",
+                    s.name
+                ),
             );
         };
         match v.kind.as_str() {
@@ -740,7 +843,11 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
                     );
                     continue;
                 };
-                m.source = if stack_vol.name.is_empty() { scope(ns, &v.source) } else { stack_vol.name.clone() };
+                m.source = if stack_vol.name.is_empty() {
+                    scope(ns, &v.source)
+                } else {
+                    stack_vol.name.clone()
+                };
                 let mut opts = VolumeOptions::default();
                 if let Some(vo) = &v.volume {
                     opts.no_copy = vo.nocopy;
@@ -759,18 +866,34 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
             }
             "image" => {
                 if v.source.is_empty() {
-                    cx.fail(&s.origin, &path, format!("service {}: invalid image source, source cannot be empty", s.name));
+                    cx.fail(
+                        &s.origin,
+                        &path,
+                        format!(
+                            "service {}: invalid image source, source cannot be empty",
+                            s.name
+                        ),
+                    );
                     continue;
                 }
                 if v.volume.is_some() || v.bind.is_some() || v.tmpfs.is_some() || v.cluster {
                     incompatible(cx, "volume, bind, tmpfs or cluster", "image");
                     continue;
                 }
-                m.image_options = v.image.as_ref().map(|sp| ImageOptions { subpath: sp.clone() });
+                m.image_options = v.image.as_ref().map(|sp| ImageOptions {
+                    subpath: sp.clone(),
+                });
             }
             "bind" => {
                 if v.source.is_empty() {
-                    cx.fail(&s.origin, &path, format!("service {}: invalid bind source, source cannot be empty", s.name));
+                    cx.fail(
+                        &s.origin,
+                        &path,
+                        format!(
+                            "service {}: invalid bind source, source cannot be empty",
+                            s.name
+                        ),
+                    );
                     continue;
                 }
                 if v.volume.is_some() {
@@ -789,11 +912,20 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
                     incompatible(cx, "cluster", "bind");
                     continue;
                 }
-                m.bind_options = v.bind.as_ref().map(|p| BindOptions { propagation: p.clone() });
+                m.bind_options = v.bind.as_ref().map(|p| BindOptions {
+                    propagation: p.clone(),
+                });
             }
             "tmpfs" => {
                 if !v.source.is_empty() {
-                    cx.fail(&s.origin, &path, format!("service {}: invalid tmpfs source, source must be empty", s.name));
+                    cx.fail(
+                        &s.origin,
+                        &path,
+                        format!(
+                            "service {}: invalid tmpfs source, source must be empty",
+                            s.name
+                        ),
+                    );
                     continue;
                 }
                 if v.bind.is_some() {
@@ -819,7 +951,14 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
             }
             "npipe" => {
                 if v.source.is_empty() {
-                    cx.fail(&s.origin, &path, format!("service {}: invalid npipe source, source cannot be empty", s.name));
+                    cx.fail(
+                        &s.origin,
+                        &path,
+                        format!(
+                            "service {}: invalid npipe source, source cannot be empty",
+                            s.name
+                        ),
+                    );
                     continue;
                 }
                 if v.volume.is_some() {
@@ -834,11 +973,20 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
                     incompatible(cx, "tmpfs", "npipe");
                     continue;
                 }
-                m.bind_options = v.bind.as_ref().map(|p| BindOptions { propagation: p.clone() });
+                m.bind_options = v.bind.as_ref().map(|p| BindOptions {
+                    propagation: p.clone(),
+                });
             }
             "cluster" => {
                 if v.source.is_empty() {
-                    cx.fail(&s.origin, &path, format!("service {}: invalid cluster source, source cannot be empty", s.name));
+                    cx.fail(
+                        &s.origin,
+                        &path,
+                        format!(
+                            "service {}: invalid cluster source, source cannot be empty",
+                            s.name
+                        ),
+                    );
                     continue;
                 }
                 if v.tmpfs.is_some() || v.bind.is_some() || v.volume.is_some() {
@@ -855,14 +1003,21 @@ fn mounts(cx: &mut Cx<'_>, project: &Project, s: &Service) -> Vec<Mount> {
                         );
                         continue;
                     };
-                    m.source = if stack_vol.name.is_empty() { scope(ns, &v.source) } else { stack_vol.name.clone() };
+                    m.source = if stack_vol.name.is_empty() {
+                        scope(ns, &v.source)
+                    } else {
+                        stack_vol.name.clone()
+                    };
                 }
             }
             _ => {
                 cx.fail(
                     &s.origin,
                     &path,
-                    format!("service {}: volume type must be volume, bind, tmpfs, npipe, or cluster", s.name),
+                    format!(
+                        "service {}: volume type must be volume, bind, tmpfs, npipe, or cluster",
+                        s.name
+                    ),
                 );
                 continue;
             }

@@ -176,12 +176,11 @@ fn apply(
             };
         }
     }
-    match lookup(sub) {
-        Some(v) => (v.to_string(), None),
-        None => {
-            unset.push(sub.to_string());
-            (String::new(), None)
-        }
+    if let Some(v) = lookup(sub) {
+        (v.to_string(), None)
+    } else {
+        unset.push(sub.to_string());
+        (String::new(), None)
     }
 }
 
@@ -200,12 +199,48 @@ const CASTS: &[(&[&str], Cast)] = &[
     (&["services", "*", "healthcheck", "retries"], Cast::Int),
     (&["services", "*", "healthcheck", "disable"], Cast::Bool),
     (&["services", "*", "deploy", "replicas"], Cast::Int),
-    (&["services", "*", "deploy", "update_config", "parallelism"], Cast::Int),
-    (&["services", "*", "deploy", "update_config", "max_failure_ratio"], Cast::Float),
-    (&["services", "*", "deploy", "rollback_config", "parallelism"], Cast::Int),
-    (&["services", "*", "deploy", "rollback_config", "max_failure_ratio"], Cast::Float),
-    (&["services", "*", "deploy", "restart_policy", "max_attempts"], Cast::Int),
-    (&["services", "*", "deploy", "placement", "max_replicas_per_node"], Cast::Int),
+    (
+        &["services", "*", "deploy", "update_config", "parallelism"],
+        Cast::Int,
+    ),
+    (
+        &[
+            "services",
+            "*",
+            "deploy",
+            "update_config",
+            "max_failure_ratio",
+        ],
+        Cast::Float,
+    ),
+    (
+        &["services", "*", "deploy", "rollback_config", "parallelism"],
+        Cast::Int,
+    ),
+    (
+        &[
+            "services",
+            "*",
+            "deploy",
+            "rollback_config",
+            "max_failure_ratio",
+        ],
+        Cast::Float,
+    ),
+    (
+        &["services", "*", "deploy", "restart_policy", "max_attempts"],
+        Cast::Int,
+    ),
+    (
+        &[
+            "services",
+            "*",
+            "deploy",
+            "placement",
+            "max_replicas_per_node",
+        ],
+        Cast::Int,
+    ),
     (&["services", "*", "ports", "[]", "target"], Cast::Int),
     (&["services", "*", "ports", "[]", "published"], Cast::Int),
     (&["services", "*", "ulimits", "*"], Cast::Int),
@@ -217,7 +252,10 @@ const CASTS: &[(&[&str], Cast)] = &[
     (&["services", "*", "stdin_open"], Cast::Bool),
     (&["services", "*", "tty"], Cast::Bool),
     (&["services", "*", "volumes", "[]", "read_only"], Cast::Bool),
-    (&["services", "*", "volumes", "[]", "volume", "nocopy"], Cast::Bool),
+    (
+        &["services", "*", "volumes", "[]", "volume", "nocopy"],
+        Cast::Bool,
+    ),
     (&["networks", "*", "external"], Cast::Bool),
     (&["networks", "*", "internal"], Cast::Bool),
     (&["networks", "*", "attachable"], Cast::Bool),
@@ -230,12 +268,8 @@ const CASTS: &[(&[&str], Cast)] = &[
 #[must_use]
 pub fn cast_for(path: &[&str]) -> Option<Cast> {
     CASTS.iter().find_map(|(pattern, cast)| {
-        (pattern.len() == path.len()
-            && pattern
-                .iter()
-                .zip(path)
-                .all(|(p, k)| *p == "*" || p == k))
-        .then_some(*cast)
+        (pattern.len() == path.len() && pattern.iter().zip(path).all(|(p, k)| *p == "*" || p == k))
+            .then_some(*cast)
     })
 }
 
@@ -367,7 +401,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect()
     }
 
     fn sub(t: &str, e: &BTreeMap<String, String>) -> Result<String, TemplateError> {
@@ -395,7 +432,10 @@ mod tests {
     #[test]
     fn unset_without_default_is_empty_and_reported() {
         let mut unset = Vec::new();
-        assert_eq!(substitute("a${NOPE}b", &env(&[]), &mut unset).unwrap(), "ab");
+        assert_eq!(
+            substitute("a${NOPE}b", &env(&[]), &mut unset).unwrap(),
+            "ab"
+        );
         assert_eq!(unset, vec!["NOPE".to_string()]);
     }
 
@@ -403,7 +443,10 @@ mod tests {
     fn required_forms_fail_with_the_variable_name() {
         let e = env(&[("EMPTY", "")]);
         let err = sub("${DOMAIN?Variable not set}", &e).unwrap_err();
-        assert_eq!(err.message, "required variable DOMAIN is missing a value: Variable not set");
+        assert_eq!(
+            err.message,
+            "required variable DOMAIN is missing a value: Variable not set"
+        );
         let err = sub("${EMPTY:?must be set}", &e).unwrap_err();
         assert!(err.message.contains("required variable EMPTY"), "{err:?}");
     }
@@ -456,8 +499,14 @@ mod tests {
         assert_eq!(cast("Yes", Cast::Bool), Ok(Val::Bool(true)));
         assert_eq!(cast("off", Cast::Bool), Ok(Val::Bool(false)));
         assert!(cast("maybe", Cast::Bool).is_err());
-        assert_eq!(cast_for(&["services", "web", "deploy", "replicas"]), Some(Cast::Int));
-        assert_eq!(cast_for(&["services", "web", "ports", "[]", "published"]), Some(Cast::Int));
+        assert_eq!(
+            cast_for(&["services", "web", "deploy", "replicas"]),
+            Some(Cast::Int)
+        );
+        assert_eq!(
+            cast_for(&["services", "web", "ports", "[]", "published"]),
+            Some(Cast::Int)
+        );
         assert_eq!(cast_for(&["services", "web", "image"]), None);
     }
 
@@ -469,9 +518,24 @@ mod tests {
         interpolate_tree(&mut t, &env(&[]), &mut p, &mut w);
         assert!(p.is_empty());
         let s = t.get("services").unwrap();
-        assert_eq!(s.get("a").unwrap().get("deploy").unwrap().get("replicas").unwrap().val, Val::Int(3));
         assert_eq!(
-            s.get("b").unwrap().get("deploy").unwrap().get("replicas").unwrap().val,
+            s.get("a")
+                .unwrap()
+                .get("deploy")
+                .unwrap()
+                .get("replicas")
+                .unwrap()
+                .val,
+            Val::Int(3)
+        );
+        assert_eq!(
+            s.get("b")
+                .unwrap()
+                .get("deploy")
+                .unwrap()
+                .get("replicas")
+                .unwrap()
+                .val,
             Val::Str("2".into())
         );
     }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use super::Issue;
 use super::model::{
-    CredentialSpec, Deploy, FileObject, FileRef, Healthcheck, Limits, Logging, Network, Origin, Placement,
-    PortConfig, Project, Reservations, Resources, RestartPolicy, Service, ServiceNetwork, ServiceVolume, Ulimit,
-    UpdateConfig, Volume, VolumeOptions,
+    CredentialSpec, Deploy, FileObject, FileRef, Healthcheck, Limits, Logging, Network, Origin,
+    Placement, PortConfig, Project, Reservations, Resources, RestartPolicy, Service,
+    ServiceNetwork, ServiceVolume, Ulimit, UpdateConfig, Volume, VolumeOptions,
 };
 use super::parse;
 use super::tree::{Tree, Val, go_float};
@@ -63,7 +63,10 @@ fn strings(t: &Tree) -> Vec<String> {
 /// null values and bare list keys become `""`.
 fn mapping(t: &Tree, sep: char) -> BTreeMap<String, String> {
     match &t.val {
-        Val::Map(entries) => entries.iter().map(|e| (e.key.clone(), text(&e.value))).collect(),
+        Val::Map(entries) => entries
+            .iter()
+            .map(|e| (e.key.clone(), text(&e.value)))
+            .collect(),
         Val::Seq(items) => items
             .iter()
             .map(|i| {
@@ -101,7 +104,10 @@ fn mapping_with_nil(t: &Tree) -> BTreeMap<String, Option<String>> {
 
 fn string_map(t: &Tree) -> BTreeMap<String, String> {
     match &t.val {
-        Val::Map(entries) => entries.iter().map(|e| (e.key.clone(), text(&e.value))).collect(),
+        Val::Map(entries) => entries
+            .iter()
+            .map(|e| (e.key.clone(), text(&e.value)))
+            .collect(),
         _ => BTreeMap::new(),
     }
 }
@@ -127,7 +133,11 @@ impl Ld<'_> {
             Val::Float(f) if f >= 0.0 && f.fract() == 0.0 => Some(f as u64),
             Val::Null => None,
             _ => {
-                self.err(t.pos, path, format!("{path}: cannot parse {} as an unsigned integer", text(t)));
+                self.err(
+                    t.pos,
+                    path,
+                    format!("{path}: cannot parse {} as an unsigned integer", text(t)),
+                );
                 None
             }
         }
@@ -153,7 +163,11 @@ impl Ld<'_> {
             },
             Val::Null => None,
             _ => {
-                self.err(t.pos, path, format!("{path}: invalid type {} for duration", t.type_name()));
+                self.err(
+                    t.pos,
+                    path,
+                    format!("{path}: invalid type {} for duration", t.type_name()),
+                );
                 None
             }
         }
@@ -232,7 +246,10 @@ fn version_at_least(version: &str, min: &str) -> bool {
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|x| x.parse().unwrap_or(0)).collect() };
     let (a, b) = (parse(version), parse(min));
     for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
         if x != y {
             return x > y;
         }
@@ -244,7 +261,10 @@ fn version_at_least(version: &str, min: &str) -> bool {
 fn external(t: Option<&Tree>) -> (bool, String) {
     match t.map(|t| &t.val) {
         Some(Val::Bool(b)) => (*b, String::new()),
-        Some(Val::Map(_)) => (true, t.and_then(|t| t.get("name")).map(text).unwrap_or_default()),
+        Some(Val::Map(_)) => (
+            true,
+            t.and_then(|t| t.get("name")).map(text).unwrap_or_default(),
+        ),
         _ => (false, String::new()),
     }
 }
@@ -266,7 +286,10 @@ fn load_network(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Network {
     if let Some(ipam) = t.get("ipam") {
         n.ipam_driver = ipam.get("driver").map(text).unwrap_or_default();
         if let Some(Val::Seq(cfgs)) = ipam.get("config").map(|c| &c.val) {
-            n.ipam_subnets = cfgs.iter().map(|c| c.get("subnet").map(text).unwrap_or_default()).collect();
+            n.ipam_subnets = cfgs
+                .iter()
+                .map(|c| c.get("subnet").map(text).unwrap_or_default())
+                .collect();
         }
     }
     if n.external {
@@ -279,8 +302,9 @@ fn load_network(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Network {
                 );
             }
             if version_at_least(ld.version, "3.5") {
-                ld.warnings
-                    .push(format!("network {name}: network.external.name is deprecated in favor of network.name"));
+                ld.warnings.push(format!(
+                    "network {name}: network.external.name is deprecated in favor of network.name"
+                ));
             }
             n.name = ext_name;
         } else if n.name.is_empty() {
@@ -326,8 +350,9 @@ fn load_volume(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Volume {
                 );
             }
             if version_at_least(ld.version, "3.4") {
-                ld.warnings
-                    .push(format!("volume {name}: volume.external.name is deprecated in favor of volume.name"));
+                ld.warnings.push(format!(
+                    "volume {name}: volume.external.name is deprecated in favor of volume.name"
+                ));
             }
             v.name = ext_name;
         } else if v.name.is_empty() {
@@ -360,8 +385,9 @@ fn load_file_object(ld: &mut Ld<'_>, kind: &str, name: &str, pos: Pos, t: &Tree)
                 );
             }
             if version_at_least(ld.version, "3.5") {
-                ld.warnings
-                    .push(format!("{kind} {name}: {kind}.external.name is deprecated in favor of {kind}.name"));
+                ld.warnings.push(format!(
+                    "{kind} {name}: {kind}.external.name is deprecated in favor of {kind}.name"
+                ));
             }
             o.name = ext_name;
         } else if o.name.is_empty() {
@@ -372,7 +398,9 @@ fn load_file_object(ld: &mut Ld<'_>, kind: &str, name: &str, pos: Pos, t: &Tree)
             ld.err(
                 pos,
                 &path,
-                format!("{kind} {name}: {kind}.driver and {kind}.file conflict; only use {kind}.driver"),
+                format!(
+                    "{kind} {name}: {kind}.driver and {kind}.file conflict; only use {kind}.driver"
+                ),
             );
         }
     } else {
@@ -381,21 +409,25 @@ fn load_file_object(ld: &mut Ld<'_>, kind: &str, name: &str, pos: Pos, t: &Tree)
     o
 }
 
+#[allow(clippy::cast_precision_loss)] // a ratio: small integers
 fn load_update_config(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Option<UpdateConfig> {
     let t = t.filter(|t| !t.is_null())?;
     Some(UpdateConfig {
-        parallelism: t.get("parallelism").and_then(|p| ld.uint(p, &format!("{path}.parallelism"))),
-        delay: ld.duration(t.get("delay"), &format!("{path}.delay")).unwrap_or(0),
+        parallelism: t
+            .get("parallelism")
+            .and_then(|p| ld.uint(p, &format!("{path}.parallelism"))),
+        delay: ld
+            .duration(t.get("delay"), &format!("{path}.delay"))
+            .unwrap_or(0),
         failure_action: t.get("failure_action").map(text).unwrap_or_default(),
-        monitor: ld.duration(t.get("monitor"), &format!("{path}.monitor")).unwrap_or(0),
-        max_failure_ratio: t
-            .get("max_failure_ratio")
-            .map(|m| match m.val {
-                Val::Int(i) => f32_round(i as f64),
-                Val::Float(f) => f32_round(f),
-                _ => 0.0,
-            })
-            .unwrap_or(0.0),
+        monitor: ld
+            .duration(t.get("monitor"), &format!("{path}.monitor"))
+            .unwrap_or(0),
+        max_failure_ratio: t.get("max_failure_ratio").map_or(0.0, |m| match m.val {
+            Val::Int(i) => f32_round(i as f64),
+            Val::Float(f) => f32_round(f),
+            _ => 0.0,
+        }),
         order: t.get("order").map(text).unwrap_or_default(),
     })
 }
@@ -410,9 +442,16 @@ fn load_deploy(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Deploy {
         labels: t.get("labels").map(|l| mapping(l, '=')).unwrap_or_default(),
         ..Deploy::default()
     };
-    d.replicas = t.get("replicas").and_then(|r| ld.uint(r, &format!("{path}.replicas")));
-    d.update_config = load_update_config(ld, t.get("update_config"), &format!("{path}.update_config"));
-    d.rollback_config = load_update_config(ld, t.get("rollback_config"), &format!("{path}.rollback_config"));
+    d.replicas = t
+        .get("replicas")
+        .and_then(|r| ld.uint(r, &format!("{path}.replicas")));
+    d.update_config =
+        load_update_config(ld, t.get("update_config"), &format!("{path}.update_config"));
+    d.rollback_config = load_update_config(
+        ld,
+        t.get("rollback_config"),
+        &format!("{path}.rollback_config"),
+    );
     if let Some(r) = t.get("resources") {
         let rpath = format!("{path}.resources");
         let mut res = Resources::default();
@@ -428,9 +467,14 @@ fn load_deploy(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Deploy {
                 Some(Val::Seq(items)) => items
                     .iter()
                     .map(|i| {
-                        i.get("discrete_resource_spec").filter(|d| !d.is_null()).map(|d| {
-                            (d.get("kind").map(text).unwrap_or_default(), d.get("value").map_or(0, Ld::int))
-                        })
+                        i.get("discrete_resource_spec")
+                            .filter(|d| !d.is_null())
+                            .map(|d| {
+                                (
+                                    d.get("kind").map(text).unwrap_or_default(),
+                                    d.get("value").map_or(0, Ld::int),
+                                )
+                            })
                     })
                     .collect(),
                 _ => Vec::new(),
@@ -448,7 +492,9 @@ fn load_deploy(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Deploy {
         d.restart_policy = Some(RestartPolicy {
             condition: r.get("condition").map(text).unwrap_or_default(),
             delay: ld.duration(r.get("delay"), &format!("{rpath}.delay")),
-            max_attempts: r.get("max_attempts").and_then(|m| ld.uint(m, &format!("{rpath}.max_attempts"))),
+            max_attempts: r
+                .get("max_attempts")
+                .and_then(|m| ld.uint(m, &format!("{rpath}.max_attempts"))),
             window: ld.duration(r.get("window"), &format!("{rpath}.window")),
         });
     }
@@ -456,7 +502,10 @@ fn load_deploy(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Deploy {
         d.placement = Placement {
             constraints: p.get("constraints").map(strings).unwrap_or_default(),
             preferences: match p.get("preferences").map(|x| &x.val) {
-                Some(Val::Seq(items)) => items.iter().map(|i| i.get("spread").map(text).unwrap_or_default()).collect(),
+                Some(Val::Seq(items)) => items
+                    .iter()
+                    .map(|i| i.get("spread").map(text).unwrap_or_default())
+                    .collect(),
                 _ => Vec::new(),
             },
             max_replicas: p
@@ -515,7 +564,11 @@ fn load_ports(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Vec<PortConfig> 
         };
         match parse::short_ports(&spec, &mut ld.warnings) {
             Ok(ports) => out.extend(ports),
-            Err(e) => ld.err(item.pos, &format!("{path}[{i}]"), format!("{path}[{i}]: {e}")),
+            Err(e) => ld.err(
+                item.pos,
+                &format!("{path}[{i}]"),
+                format!("{path}[{i}]: {e}"),
+            ),
         }
     }
     out
@@ -539,10 +592,13 @@ fn load_volumes(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Vec<ServiceVol
                     .get("bind")
                     .filter(|b| !b.is_null())
                     .map(|b| b.get("propagation").map(text).unwrap_or_default()),
-                volume: item.get("volume").filter(|b| !b.is_null()).map(|b| VolumeOptions {
-                    nocopy: b.get("nocopy").is_some_and(boolean),
-                    subpath: b.get("subpath").map(text).unwrap_or_default(),
-                }),
+                volume: item
+                    .get("volume")
+                    .filter(|b| !b.is_null())
+                    .map(|b| VolumeOptions {
+                        nocopy: b.get("nocopy").is_some_and(boolean),
+                        subpath: b.get("subpath").map(text).unwrap_or_default(),
+                    }),
                 tmpfs: item
                     .get("tmpfs")
                     .filter(|b| !b.is_null())
@@ -582,7 +638,10 @@ fn load_volumes(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Vec<ServiceVol
                 continue;
             }
             if v.source.starts_with('~') {
-                let home = ld.home.map(str::to_string).or_else(|| ld.env.get("HOME").cloned());
+                let home = ld
+                    .home
+                    .map(str::to_string)
+                    .or_else(|| ld.env.get("HOME").cloned());
                 match home {
                     Some(h) => v.source = v.source.replacen('~', &h, 1),
                     None => ld
@@ -601,9 +660,14 @@ fn load_volumes(ld: &mut Ld<'_>, t: Option<&Tree>, path: &str) -> Vec<ServiceVol
 
 fn is_windows_abs(p: &str) -> bool {
     let b = p.as_bytes();
-    p.starts_with("\\\\") || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/'))
+    p.starts_with("\\\\")
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && matches!(b[2], b'\\' | b'/'))
 }
 
+#[allow(clippy::many_single_char_names)]
 fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
     let path = format!("services.{name}");
     let p = |k: &str| format!("{path}.{k}");
@@ -632,7 +696,10 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
         dns_search: t.get("dns_search").map(strings),
         env_file: t.get("env_file").map(strings).unwrap_or_default(),
         labels: t.get("labels").map(|l| mapping(l, '=')).unwrap_or_default(),
-        sysctls: t.get("sysctls").map(|l| mapping(l, '=')).unwrap_or_default(),
+        sysctls: t
+            .get("sysctls")
+            .map(|l| mapping(l, '='))
+            .unwrap_or_default(),
         tmpfs: t.get("tmpfs").map(strings).unwrap_or_default(),
         ..Service::default()
     };
@@ -665,7 +732,9 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
             },
             timeout: ld.duration(h.get("timeout"), &format!("{hp}.timeout")),
             interval: ld.duration(h.get("interval"), &format!("{hp}.interval")),
-            retries: h.get("retries").and_then(|r| ld.uint(r, &format!("{hp}.retries"))),
+            retries: h
+                .get("retries")
+                .and_then(|r| ld.uint(r, &format!("{hp}.retries"))),
             start_period: ld.duration(h.get("start_period"), &format!("{hp}.start_period")),
             start_interval: ld.duration(h.get("start_interval"), &format!("{hp}.start_interval")),
             disable: h.get("disable").is_some_and(boolean),
@@ -687,7 +756,11 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
             for e in entries {
                 let cfg = (!e.value.is_null()).then(|| ServiceNetwork {
                     aliases: e.value.get("aliases").map(strings).unwrap_or_default(),
-                    driver_opts: e.value.get("driver_opts").map(string_map).unwrap_or_default(),
+                    driver_opts: e
+                        .value
+                        .get("driver_opts")
+                        .map(string_map)
+                        .unwrap_or_default(),
                     ipv4_address: e.value.get("ipv4_address").map(text).unwrap_or_default(),
                     ipv6_address: e.value.get("ipv6_address").map(text).unwrap_or_default(),
                 });
@@ -734,7 +807,11 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
                             };
                         }
                     }
-                    Err(e) => ld.err(env_pos, &p("env_file"), format!("invalid env file ({file}): {e}")),
+                    Err(e) => ld.err(
+                        env_pos,
+                        &p("env_file"),
+                        format!("invalid env file ({file}): {e}"),
+                    ),
                 },
                 Err(e) => ld.err(env_pos, &p("env_file"), format!("open {file}: {e}")),
             }
@@ -840,7 +917,8 @@ mod tests {
     #[test]
     fn env_files_parse_like_kvfile() {
         let env: BTreeMap<String, String> = [("FROM_ENV".to_string(), "x".to_string())].into();
-        let lines = parse_env_file(b"# c\n\nA=1\n  B=two words\nFROM_ENV\nMISSING\n", &env).unwrap();
+        let lines =
+            parse_env_file(b"# c\n\nA=1\n  B=two words\nFROM_ENV\nMISSING\n", &env).unwrap();
         assert_eq!(lines, vec!["A=1", "B=two words", "FROM_ENV=x"]);
         assert!(parse_env_file(b"=x\n", &env).is_err());
         assert!(parse_env_file(b"A B=x\n", &env).is_err());

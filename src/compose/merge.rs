@@ -20,6 +20,7 @@ fn set_str(dst: &mut String, src: &str) {
     }
 }
 
+#[allow(clippy::ref_option)]
 fn set_opt<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
     if src.is_some() {
         dst.clone_from(src);
@@ -40,6 +41,7 @@ fn keyed<T: Clone, K: Ord + Clone>(dst: &mut Vec<T>, src: &[T], key: impl Fn(&T)
     *dst = map.into_values().collect();
 }
 
+#[allow(clippy::ref_option)]
 fn merge_update(dst: &mut Option<UpdateConfig>, src: &Option<UpdateConfig>) {
     match (dst.as_mut(), src) {
         (_, None) => {}
@@ -85,7 +87,8 @@ fn merge_deploy(d: &mut Deploy, s: &Deploy) {
             if sr.memory != 0 {
                 dr.memory = sr.memory;
             }
-            dr.generic_resources.extend(sr.generic_resources.iter().cloned());
+            dr.generic_resources
+                .extend(sr.generic_resources.iter().cloned());
         }
         (dr, sr) => set_opt(dr, sr),
     }
@@ -98,8 +101,12 @@ fn merge_deploy(d: &mut Deploy, s: &Deploy) {
         }
         (dr, sr) => set_opt(dr, sr),
     }
-    d.placement.constraints.extend(s.placement.constraints.iter().cloned());
-    d.placement.preferences.extend(s.placement.preferences.iter().cloned());
+    d.placement
+        .constraints
+        .extend(s.placement.constraints.iter().cloned());
+    d.placement
+        .preferences
+        .extend(s.placement.preferences.iter().cloned());
     if s.placement.max_replicas != 0 {
         d.placement.max_replicas = s.placement.max_replicas;
     }

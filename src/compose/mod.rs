@@ -50,7 +50,7 @@
 //! required-variable error followed by another variable in the same string
 //! is ignored by docker (the value becomes empty); bosun does the same and
 //! adds a warning. Older `3.x` files are validated with the 3.13 rules (a
-//! superset). Image references are only checked for presence.
+//! superset).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -136,7 +136,11 @@ pub struct Issue {
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         } else {
             write!(f, "{}: {}", self.file, self.message)
         }
@@ -184,7 +188,10 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("cpuset", "Set resource limits using deploy.resources"),
     ("extends", "Support for `extends` is not implemented yet."),
     ("mem_limit", "Set resource limits using deploy.resources"),
-    ("memswap_limit", "Set resource limits using deploy.resources"),
+    (
+        "memswap_limit",
+        "Set resource limits using deploy.resources",
+    ),
     (
         "volume_driver",
         "Instead of setting the volume driver on the service, define a volume using the top-level `volumes` option and specify the driver there.",
@@ -216,7 +223,10 @@ const UNSUPPORTED: &[&str] = &[
 ];
 
 const DEPRECATED: &[(&str, &str)] = &[
-    ("container_name", "Setting the container name is not supported."),
+    (
+        "container_name",
+        "Setting the container name is not supported.",
+    ),
     (
         "expose",
         "Exposing ports is unnecessary - services on the same network can access each other's containers on any port.",
@@ -224,7 +234,8 @@ const DEPRECATED: &[(&str, &str)] = &[
 ];
 
 const VERSIONS: &[&str] = &[
-    "3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+    "3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12",
+    "3.13",
 ];
 
 /// Load and merge compose files (read from disk), like
@@ -258,7 +269,12 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Project> {
 /// Load several (name, text) sources and merge them in order.
 pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<Project> {
     if sources.is_empty() {
-        return Err(Error::one("", crate::yaml::Pos::default(), "", "No files specified"));
+        return Err(Error::one(
+            "",
+            crate::yaml::Pos::default(),
+            "",
+            "No files specified",
+        ));
     }
     let mut issues = Vec::new();
     let mut warnings = Vec::new();
@@ -312,7 +328,11 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
             for svc in services {
                 for e in svc.value.entries().unwrap_or_default() {
                     if let Some((k, why)) = FORBIDDEN.iter().find(|(k, _)| *k == e.key) {
-                        forbidden.push((e.key_pos, format!("services.{}.{k}", svc.key), format!("{k}: {why}")));
+                        forbidden.push((
+                            e.key_pos,
+                            format!("services.{}.{k}", svc.key),
+                            format!("{k}: {why}"),
+                        ));
                     }
                     if let Some(k) = UNSUPPORTED.iter().find(|k| **k == e.key) {
                         unsupported.insert(k);
@@ -325,7 +345,12 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
         }
         if !forbidden.is_empty() {
             for (pos, path, msg) in forbidden {
-                issues.push(issue(name, pos, &path, format!("Compose file contains unsupported options: {msg}")));
+                issues.push(issue(
+                    name,
+                    pos,
+                    &path,
+                    format!("Compose file contains unsupported options: {msg}"),
+                ));
             }
             continue;
         }
@@ -364,7 +389,12 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
     }
     let mut iter = projects.into_iter();
     let Some(mut project) = iter.next() else {
-        return Err(Error::one("", crate::yaml::Pos::default(), "", "No files specified"));
+        return Err(Error::one(
+            "",
+            crate::yaml::Pos::default(),
+            "",
+            "No files specified",
+        ));
     };
     for over in iter {
         merge::merge(&mut project, over);
@@ -376,7 +406,18 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
                 line: s.origin.pos.line,
                 column: s.origin.pos.column,
                 path: format!("services.{}.image", s.name),
-                message: format!("invalid image reference for service {}: no image specified", s.name),
+                message: format!(
+                    "invalid image reference for service {}: no image specified",
+                    s.name
+                ),
+            });
+        } else if let Err(e) = parse::normalize_image(&s.image) {
+            issues.push(Issue {
+                file: s.origin.file.clone(),
+                line: s.origin.pos.line,
+                column: s.origin.pos.column,
+                path: format!("services.{}.image", s.name),
+                message: format!("invalid image reference for service {}: {e}", s.name),
             });
         }
     }
@@ -390,8 +431,14 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
         ));
     }
     if !deprecated.is_empty() {
-        let lines: Vec<String> = deprecated.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        warnings.push(format!("Ignoring deprecated options:\n\n{}", lines.join("\n\n")));
+        let lines: Vec<String> = deprecated
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        warnings.push(format!(
+            "Ignoring deprecated options:\n\n{}",
+            lines.join("\n\n")
+        ));
     }
     project.warnings = warnings;
     Ok(project)
@@ -411,12 +458,23 @@ fn issue(file: &str, pos: crate::yaml::Pos, path: &str, message: String) -> Issu
 fn parse_document(name: &str, text: &str) -> Result<Tree> {
     let docs = crate::yaml::parse(text).map_err(|e| Error::one(name, e.pos, "", e.message))?;
     let Some(mut node) = docs.into_iter().next() else {
-        return Err(Error::one(name, crate::yaml::Pos::default(), "", "top-level object must be a mapping"));
+        return Err(Error::one(
+            name,
+            crate::yaml::Pos::default(),
+            "",
+            "top-level object must be a mapping",
+        ));
     };
-    node.apply_merge().map_err(|e| Error::one(name, e.pos, "", e.message))?;
+    node.apply_merge()
+        .map_err(|e| Error::one(name, e.pos, "", e.message))?;
     let tree = Tree::from_node(&node);
     if !matches!(tree.val, Val::Map(_)) {
-        return Err(Error::one(name, tree.pos, "", "top-level object must be a mapping"));
+        return Err(Error::one(
+            name,
+            tree.pos,
+            "",
+            "top-level object must be a mapping",
+        ));
     }
     Ok(tree)
 }
@@ -425,7 +483,8 @@ fn parse_document(name: &str, text: &str) -> Result<Tree> {
 #[must_use]
 pub fn default_working_dir(file: &Path) -> PathBuf {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    abs.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+    abs.parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
 }
 
 #[cfg(test)]

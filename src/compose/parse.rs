@@ -68,7 +68,8 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     } else {
         (&s[..=sep], &s[sep + 1..])
     };
-    let size: f64 = super::tree::go_parse_float(num).ok_or_else(|| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    let size: f64 = super::tree::go_parse_float(num)
+        .ok_or_else(|| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
     if size < 0.0 {
         return Err(format!("invalid size: '{s}'"));
     }
@@ -82,7 +83,11 @@ pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
     let lower = sfx.to_ascii_lowercase();
     let b = lower.as_bytes();
     if b[0] == b'b' {
-        return if b.len() > 1 { Err(bad()) } else { Ok(size as i64) };
+        return if b.len() > 1 {
+            Err(bad())
+        } else {
+            Ok(size as i64)
+        };
     }
     let mul: f64 = match b[0] {
         b'k' => 1024.0,
@@ -116,7 +121,11 @@ pub fn parse_cpus(s: &str) -> Result<i64, String> {
     if frac_trim.len() > 9 {
         return Err("value is too precise".into());
     }
-    let int_v: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err())? };
+    let int_v: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| err())?
+    };
     let frac_v: i64 = if frac_trim.is_empty() {
         0
     } else {
@@ -147,9 +156,13 @@ fn port_range(s: &str) -> Result<(u64, u64), String> {
         if x.is_empty() || !x.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("strconv.ParseUint: parsing {x:?}: invalid syntax"));
         }
-        let v: u64 = x.parse().map_err(|_| format!("strconv.ParseUint: parsing {x:?}: value out of range"))?;
+        let v: u64 = x
+            .parse()
+            .map_err(|_| format!("strconv.ParseUint: parsing {x:?}: value out of range"))?;
         if v > 65535 {
-            return Err(format!("strconv.ParseUint: parsing {x:?}: value out of range"));
+            return Err(format!(
+                "strconv.ParseUint: parsing {x:?}: value out of range"
+            ));
         }
         Ok(v)
     };
@@ -197,7 +210,8 @@ pub fn port_spec(raw: &str) -> Result<Vec<PortMapping>, String> {
     if container.is_empty() {
         return Err(format!("no port specified: {raw}<empty>"));
     }
-    let (start, end) = port_range(&container).map_err(|_| format!("invalid containerPort: {container}"))?;
+    let (start, end) =
+        port_range(&container).map_err(|_| format!("invalid containerPort: {container}"))?;
     let (hstart, hend) = if host.is_empty() {
         (0, 0)
     } else {
@@ -285,7 +299,10 @@ pub fn short_ports(raw: &str, warnings: &mut Vec<String>) -> Result<Vec<PortConf
                 (0, 0)
             } else {
                 port_range(&m.host_port).map_err(|_| {
-                    format!("invalid hostport binding ({}) for port ({})", m.host_port, m.container_port)
+                    format!(
+                        "invalid hostport binding ({}) for port ({})",
+                        m.host_port, m.container_port
+                    )
                 })?
             };
             for p in hs..=he {
@@ -385,7 +402,9 @@ pub struct ShortVolume {
     pub propagation: Option<String>,
 }
 
-const PROPAGATIONS: &[&str] = &["rprivate", "private", "rshared", "shared", "rslave", "slave"];
+const PROPAGATIONS: &[&str] = &[
+    "rprivate", "private", "rshared", "shared", "rslave", "slave",
+];
 
 pub fn short_volume(spec: &str) -> Result<ShortVolume, String> {
     let mut v = ShortVolume::default();
@@ -459,11 +478,15 @@ fn populate_type(v: &mut ShortVolume) {
 
 fn is_file_path(source: &str) -> bool {
     let mut chars = source.chars();
-    let Some(first) = chars.next() else { return false };
+    let Some(first) = chars.next() else {
+        return false;
+    };
     if matches!(first, '.' | '/' | '~') {
         return true;
     }
-    let Some(second) = chars.next() else { return false };
+    let Some(second) = chars.next() else {
+        return false;
+    };
     if source.starts_with("\\\\") {
         return true;
     }
@@ -558,16 +581,40 @@ mod tests {
     fn short_ports_expand_like_docker() {
         let mut w = Vec::new();
         let p = short_ports("80", &mut w).unwrap();
-        assert_eq!(p, vec![PortConfig { mode: "ingress".into(), target: 80, published: 0, protocol: "tcp".into() }]);
+        assert_eq!(
+            p,
+            vec![PortConfig {
+                mode: "ingress".into(),
+                target: 80,
+                published: 0,
+                protocol: "tcp".into()
+            }]
+        );
         let p = short_ports("8000-8001:80-81/udp", &mut w).unwrap();
-        assert_eq!(p.iter().map(|x| (x.published, x.target)).collect::<Vec<_>>(), vec![(8000, 80), (8001, 81)]);
+        assert_eq!(
+            p.iter()
+                .map(|x| (x.published, x.target))
+                .collect::<Vec<_>>(),
+            vec![(8000, 80), (8001, 81)]
+        );
         assert_eq!(p[0].protocol, "udp");
         let p = short_ports("9090-9091:8080", &mut w).unwrap();
-        assert_eq!(p.iter().map(|x| (x.published, x.target)).collect::<Vec<_>>(), vec![(9090, 8080), (9091, 8080)]);
+        assert_eq!(
+            p.iter()
+                .map(|x| (x.published, x.target))
+                .collect::<Vec<_>>(),
+            vec![(9090, 8080), (9091, 8080)]
+        );
         assert!(w.is_empty());
         let p = short_ports("127.0.0.1:5000:5000", &mut w).unwrap();
         assert_eq!(p[0].published, 5000);
-        assert_eq!(w, vec!["ignoring IP-address (127.0.0.1:5000:5000/tcp) service will listen on '0.0.0.0'".to_string()]);
+        assert_eq!(
+            w,
+            vec![
+                "ignoring IP-address (127.0.0.1:5000:5000/tcp) service will listen on '0.0.0.0'"
+                    .to_string()
+            ]
+        );
         assert!(port_spec("80:80/xtp").is_err());
         assert!(port_spec("8000-8002:80-81").is_err());
         assert!(port_spec("abc").is_err());
@@ -576,8 +623,14 @@ mod tests {
 
     #[test]
     fn shlex_splits_like_google_shlex() {
-        assert_eq!(shlex("a 'b c' \"d\\\"e\"").unwrap(), vec!["a", "b c", "d\"e"]);
-        assert_eq!(shlex("sh -c 'echo $$x' # comment").unwrap(), vec!["sh", "-c", "echo $$x"]);
+        assert_eq!(
+            shlex("a 'b c' \"d\\\"e\"").unwrap(),
+            vec!["a", "b c", "d\"e"]
+        );
+        assert_eq!(
+            shlex("sh -c 'echo $$x' # comment").unwrap(),
+            vec!["sh", "-c", "echo $$x"]
+        );
         assert_eq!(shlex("a&&b c").unwrap(), vec!["a&&b", "c"]);
         assert_eq!(shlex("a#b").unwrap(), vec!["a#b"]);
         assert_eq!(shlex("''").unwrap(), vec![""]);
@@ -587,9 +640,20 @@ mod tests {
     #[test]
     fn short_volumes_parse_like_docker() {
         let v = short_volume("volume1").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_str(), v.target.as_str()), ("volume", "", "volume1"));
+        assert_eq!(
+            (v.kind.as_str(), v.source.as_str(), v.target.as_str()),
+            ("volume", "", "volume1")
+        );
         let v = short_volume("./data:/data:ro").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_str(), v.target.as_str(), v.read_only), ("bind", "./data", "/data", true));
+        assert_eq!(
+            (
+                v.kind.as_str(),
+                v.source.as_str(),
+                v.target.as_str(),
+                v.read_only
+            ),
+            ("bind", "./data", "/data", true)
+        );
         let v = short_volume("db:/var/lib/db:nocopy").unwrap();
         assert_eq!((v.kind.as_str(), v.nocopy), ("volume", true));
         let v = short_volume("/a:/b:rshared").unwrap();
@@ -602,9 +666,185 @@ mod tests {
 
     #[test]
     fn paths_clean_like_go() {
-        assert_eq!(abs_path("/tmp/s", "./grafana/provisioning/"), "/tmp/s/grafana/provisioning");
+        assert_eq!(
+            abs_path("/tmp/s", "./grafana/provisioning/"),
+            "/tmp/s/grafana/provisioning"
+        );
         assert_eq!(abs_path("/tmp/s", "../prom/p.yml"), "/tmp/prom/p.yml");
         assert_eq!(abs_path("/tmp/s", ""), "/tmp/s");
         assert_eq!(abs_path("/tmp/s", "/abs/"), "/abs/");
+    }
+}
+
+fn is_path_component(c: &str) -> bool {
+    // [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*
+    let b = c.as_bytes();
+    if b.is_empty() || !b[0].is_ascii_lowercase() && !b[0].is_ascii_digit() {
+        return false;
+    }
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok || i == b.len() {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_domain(d: &str) -> bool {
+    let host = match d.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        Some(_) => return false,
+        None => d,
+    };
+    if host.starts_with('[') && host.ends_with(']') {
+        return host[1..host.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok();
+    }
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// The image as the Docker client posts it: docker's
+/// `reference.ParseNormalizedNamed` then `FamiliarString(TagNameOnly(..))`
+/// (`redis` → `redis:latest`, `docker.io/library/x:1` → `x:1`). `Err` with
+/// docker's message when the reference is invalid.
+pub fn normalize_image(image: &str) -> Result<String, String> {
+    let invalid = || "invalid reference format".to_string();
+    if image.is_empty() {
+        return Err(invalid());
+    }
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let Some((alg, hex)) = d.split_once(':') else {
+            return Err(invalid());
+        };
+        let alg_ok = alg.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && alg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.'));
+        if !alg_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid());
+        }
+    }
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let b = t.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 128
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter()
+                .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'));
+        if !ok {
+            return Err(invalid());
+        }
+    }
+    let (domain, path) = match name.split_once('/') {
+        Some((first, remainder))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_lowercase() != first =>
+        {
+            (first.to_string(), remainder.to_string())
+        }
+        _ => ("docker.io".to_string(), name.to_string()),
+    };
+    let domain = if domain == "index.docker.io" {
+        "docker.io".to_string()
+    } else {
+        domain
+    };
+    if !is_domain(&domain) {
+        return Err(invalid());
+    }
+    if path.to_lowercase() != path {
+        return Err(format!(
+            "invalid reference format: repository name ({path}) must be lowercase"
+        ));
+    }
+    if path.is_empty() || !path.split('/').all(is_path_component) {
+        return Err(invalid());
+    }
+    let familiar = if domain == "docker.io" {
+        match path.strip_prefix("library/") {
+            Some(p) if !p.contains('/') => p.to_string(),
+            _ => path.clone(),
+        }
+    } else {
+        format!("{domain}/{path}")
+    };
+    let mut out = familiar;
+    match (tag, digest) {
+        (Some(t), _) => {
+            out.push(':');
+            out.push_str(t);
+        }
+        (None, None) => out.push_str(":latest"),
+        (None, Some(_)) => {}
+    }
+    if let Some(d) = digest {
+        out.push('@');
+        out.push_str(d);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::normalize_image;
+
+    #[test]
+    fn images_get_latest_and_familiar_names_like_the_docker_client() {
+        assert_eq!(normalize_image("redis").unwrap(), "redis:latest");
+        assert_eq!(
+            normalize_image("docker.io/library/redis:7").unwrap(),
+            "redis:7"
+        );
+        assert_eq!(
+            normalize_image("ghcr.io/a/b").unwrap(),
+            "ghcr.io/a/b:latest"
+        );
+        assert_eq!(
+            normalize_image("localhost:5000/x").unwrap(),
+            "localhost:5000/x:latest"
+        );
+        assert_eq!(
+            normalize_image("127.0.0.1:5000/hasher:latest").unwrap(),
+            "127.0.0.1:5000/hasher:latest"
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            normalize_image(&format!("x@{d}")).unwrap(),
+            format!("x@{d}")
+        );
+        assert!(normalize_image("Upper/Case").is_err());
+        assert!(normalize_image("a b").is_err());
+        assert!(normalize_image("x:").is_err());
     }
 }

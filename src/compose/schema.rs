@@ -87,8 +87,7 @@ impl KeyPattern {
             KeyPattern::Any => !k.is_empty(),
             KeyPattern::Name => {
                 !k.is_empty()
-                    && k
-                        .bytes()
+                    && k.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
             }
             KeyPattern::Lower => !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase()),
@@ -207,7 +206,11 @@ fn deployment() -> S {
                 strict(vec![
                     (
                         "limits",
-                        strict(vec![("cpus", string()), ("memory", string()), ("pids", integer())]),
+                        strict(vec![
+                            ("cpus", string()),
+                            ("memory", string()),
+                            ("pids", integer()),
+                        ]),
                     ),
                     (
                         "reservations",
@@ -278,7 +281,11 @@ fn service() -> S {
             ("container_name", string()),
             (
                 "credential_spec",
-                strict(vec![("config", string()), ("file", string()), ("registry", string())]),
+                strict(vec![
+                    ("config", string()),
+                    ("file", string()),
+                    ("registry", string()),
+                ]),
             ),
             ("depends_on", list_of_strings()),
             ("devices", unique(string())),
@@ -288,7 +295,10 @@ fn service() -> S {
             ("entrypoint", cmd()),
             ("env_file", string_or_list()),
             ("environment", list_or_dict()),
-            ("expose", unique(S::Types(&[Ty::Str, Ty::Num], Some(Format::Expose)))),
+            (
+                "expose",
+                unique(S::Types(&[Ty::Str, Ty::Num], Some(Format::Expose))),
+            ),
             ("external_links", unique(string())),
             ("extra_hosts", list_or_dict()),
             (
@@ -314,7 +324,10 @@ fn service() -> S {
                 "logging",
                 strict(vec![
                     ("driver", string()),
-                    ("options", map_of(KeyPattern::Any, t(&[Ty::Str, Ty::Num, Ty::Null]))),
+                    (
+                        "options",
+                        map_of(KeyPattern::Any, t(&[Ty::Str, Ty::Num, Ty::Null])),
+                    ),
                 ]),
             ),
             ("mac_address", string()),
@@ -441,7 +454,10 @@ fn top_level() -> S {
         let mut props = vec![
             ("name", string()),
             ("file", string()),
-            ("external", S::OneOf(vec![boolean(), open(vec![("name", string())])])),
+            (
+                "external",
+                S::OneOf(vec![boolean(), open(vec![("name", string())])]),
+            ),
             ("labels", list_or_dict()),
             ("template_driver", string()),
         ];
@@ -533,7 +549,9 @@ fn check(s: &S, v: &Tree, pos: Pos, path: &str, out: &mut Vec<Violation>) {
                 (Format::Duration, Val::Str(s)) => parse::go_duration(s).is_ok(),
                 (Format::Ports, Val::Str(s)) => parse::port_spec(s).is_ok(),
                 (Format::Ports, Val::Int(i)) => parse::port_spec(&i.to_string()).is_ok(),
-                (Format::Ports, Val::Float(f)) => parse::port_spec(&super::tree::go_float(*f)).is_ok(),
+                (Format::Ports, Val::Float(f)) => {
+                    parse::port_spec(&super::tree::go_float(*f)).is_ok()
+                }
                 _ => true,
             };
             if !ok {
@@ -601,7 +619,11 @@ fn check(s: &S, v: &Tree, pos: Pos, path: &str, out: &mut Vec<Violation>) {
                 return;
             }
             let Some(entries) = v.entries() else {
-                fail(if o.nullable { "must be a mapping or null".into() } else { "must be a mapping".into() });
+                fail(if o.nullable {
+                    "must be a mapping or null".into()
+                } else {
+                    "must be a mapping".into()
+                });
                 return;
             };
             for req in o.required {
@@ -614,14 +636,20 @@ fn check(s: &S, v: &Tree, pos: Pos, path: &str, out: &mut Vec<Violation>) {
                 if let Some((_, ps)) = o.props.iter().find(|(k, _)| *k == e.key) {
                     check(ps, &e.value, e.key_pos, &sub_path, out);
                 } else if o.extensions && e.key.starts_with("x-") {
-                } else if let Some((kp, ps)) = o.pattern.as_ref().filter(|(kp, _)| kp.matches(&e.key)) {
+                } else if let Some((kp, ps)) =
+                    o.pattern.as_ref().filter(|(kp, _)| kp.matches(&e.key))
+                {
                     let _ = kp;
                     check(ps, &e.value, e.key_pos, &sub_path, out);
                 } else if !o.additional {
                     out.push(Violation {
                         pos: e.key_pos,
                         path: path.to_string(),
-                        message: format!("{} Additional property {} is not allowed", field(path), e.key),
+                        message: format!(
+                            "{} Additional property {} is not allowed",
+                            field(path),
+                            e.key
+                        ),
                     });
                 }
             }
@@ -656,9 +684,12 @@ fn describe_names(names: &[&str]) -> String {
     }
 }
 
+#[allow(clippy::cast_precision_loss)]
 fn same(a: &Tree, b: &Tree) -> bool {
     match (&a.val, &b.val) {
-        (Val::Seq(x), Val::Seq(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Val::Seq(x), Val::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (Val::Map(x), Val::Map(y)) => {
             x.len() == y.len()
                 && x.iter()
@@ -682,7 +713,10 @@ mod tests {
     fn unknown_service_keys_are_rejected_like_docker() {
         let v = violations("services:\n  db:\n    image: x\n    profiles: [a]\n");
         assert_eq!(v.len(), 1);
-        assert_eq!(v[0].message, "services.db Additional property profiles is not allowed");
+        assert_eq!(
+            v[0].message,
+            "services.db Additional property profiles is not allowed"
+        );
         assert_eq!(v[0].pos.line, 4);
     }
 
@@ -692,14 +726,27 @@ mod tests {
             "services:\n  web:\n    image: x\n    deploy:\n      replicas: \"2\"\n    stop_grace_period: 10\n    healthcheck:\n      interval: 10 s\n    ports:\n      - \"80:80/xtp\"\n",
         );
         let msgs: Vec<&str> = v.iter().map(|x| x.message.as_str()).collect();
-        assert!(msgs.contains(&"services.web.deploy.replicas must be a integer"), "{msgs:?}");
-        assert!(msgs.contains(&"services.web.stop_grace_period must be a string"), "{msgs:?}");
+        assert!(
+            msgs.contains(&"services.web.deploy.replicas must be a integer"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&"services.web.stop_grace_period must be a string"),
+            "{msgs:?}"
+        );
         assert!(
             msgs.contains(&"services.web.healthcheck.interval Does not match format 'duration'"),
             "{msgs:?}"
         );
         assert!(msgs.iter().any(|m| m.contains("ports")), "{msgs:?}");
-        assert_eq!(v.iter().find(|x| x.path.ends_with("replicas")).unwrap().pos.line, 5);
+        assert_eq!(
+            v.iter()
+                .find(|x| x.path.ends_with("replicas"))
+                .unwrap()
+                .pos
+                .line,
+            5
+        );
     }
 
     #[test]

@@ -176,7 +176,12 @@ pub fn resolve_plain(t: &str) -> Val {
             return Val::Float(f);
         }
     }
-    for (prefix, neg, radix) in [("0b", false, 2), ("-0b", true, 2), ("0o", false, 8), ("-0o", true, 8)] {
+    for (prefix, neg, radix) in [
+        ("0b", false, 2),
+        ("-0b", true, 2),
+        ("0o", false, 8),
+        ("-0o", true, 8),
+    ] {
         if let Some(rest) = plain.strip_prefix(prefix) {
             if let Ok(v) = i64::from_str_radix(rest, radix) {
                 if !rest.starts_with(['+', '-']) {
@@ -197,17 +202,18 @@ pub fn go_parse_int(s: &str) -> Option<i64> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let (radix, digits) = if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, r)
-    } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        (8, r)
-    } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        (2, r)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
+    let (radix, digits) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
@@ -224,7 +230,11 @@ pub fn go_parse_float(s: &str) -> Option<f64> {
     if matches!(body, "inf" | "infinity" | "nan") {
         return s.parse().ok();
     }
-    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-')) {
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
+    {
         return None;
     }
     s.parse().ok()
@@ -259,10 +269,18 @@ pub fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // Shortest round-trip digits and decimal exponent.
     let sci = format!("{:e}", f.abs());
@@ -272,7 +290,11 @@ pub fn go_float(f: f64) -> String {
     let sign = if f < 0.0 { "-" } else { "" };
     if !(-4..6).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let mant = if rest.is_empty() { first.to_string() } else { format!("{first}.{rest}") };
+        let mant = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{mant}e{esign}{:02}", exp.abs());
     }

@@ -283,7 +283,9 @@ impl Node {
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {
             Value::Scalar(s) => core_scalar(s),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(pairs) => serde_json::Value::Object(
                 pairs
                     .iter()

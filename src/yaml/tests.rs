@@ -11,14 +11,22 @@ fn positions_point_at_keys_and_values() {
     let doc = one("a:\n  b: 1\n  c:\n    - x\n    - y\n");
     let p = Path::root().key("a").key("c").index(1);
     assert_eq!(doc.pos_of(&p.0), Pos { line: 5, column: 7 });
-    assert_eq!(doc.pos_of(&Path::root().key("a").key("b").0), Pos { line: 2, column: 3 });
+    assert_eq!(
+        doc.pos_of(&Path::root().key("a").key("b").0),
+        Pos { line: 2, column: 3 }
+    );
     // A missing key points at the deepest existing one.
-    assert_eq!(doc.pos_of(&Path::root().key("a").key("zz").0), Pos { line: 1, column: 1 });
+    assert_eq!(
+        doc.pos_of(&Path::root().key("a").key("zz").0),
+        Pos { line: 1, column: 1 }
+    );
 }
 
 #[test]
 fn core_schema_types_scalars() {
-    let doc = one("i: 12\nh: 0x1f\no: 0o17\nf: 1.5\nb: true\nn: ~\ne:\ns: '12'\nt: yes\nu: 0:0\nv: !!str 5\n");
+    let doc = one(
+        "i: 12\nh: 0x1f\no: 0o17\nf: 1.5\nb: true\nn: ~\ne:\ns: '12'\nt: yes\nu: 0:0\nv: !!str 5\n",
+    );
     let j = doc.to_json();
     assert_eq!(j["i"], 12);
     assert_eq!(j["h"], 31);
@@ -43,9 +51,8 @@ fn multi_document_streams_keep_every_document() {
 
 #[test]
 fn aliases_expand_and_merge_keys_apply() {
-    let mut doc = one(
-        "base: &b {x: 1, y: 2}\nother: &o {z: 3}\nm:\n  <<: [*b, *o]\n  y: 9\nalias: *b\n",
-    );
+    let mut doc =
+        one("base: &b {x: 1, y: 2}\nother: &o {z: 3}\nm:\n  <<: [*b, *o]\n  y: 9\nalias: *b\n");
     doc.apply_merge().unwrap();
     let j = doc.to_json();
     assert_eq!(j["m"], serde_json::json!({"y": 9, "x": 1, "z": 3}));
@@ -96,6 +103,11 @@ fn alias_bombs_are_bounded() {
 
 #[test]
 fn paths_display_like_field_paths() {
-    let p = Path::root().key("spec").key("ipam").key("config").index(0).key("subnet");
+    let p = Path::root()
+        .key("spec")
+        .key("ipam")
+        .key("config")
+        .index(0)
+        .key("subnet");
     assert_eq!(p.to_string(), "spec.ipam.config[0].subnet");
 }
