@@ -85,7 +85,8 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
         } else {
             own.join(sub)
         };
-        for (i, f) in yml_files(&dir).into_iter().enumerate() {
+        let mut index = 0;
+        for f in yml_files(&dir) {
             let file_name = f
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -94,6 +95,7 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
             if file_name.contains(".override") {
                 continue;
             }
+            index += 1;
             let name = if sub.is_empty() {
                 format!("compose/{file_name}")
             } else {
@@ -107,7 +109,7 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
             files.extend(header.with.iter().map(|w| dir.join(w)));
             cases.push(Case::new(
                 name,
-                format!("{prefix}{tag}{}", i + 1),
+                format!("{prefix}{tag}{index}"),
                 files,
                 dir.clone(),
                 header.env,
