@@ -323,3 +323,36 @@ pub fn render(diffs: &[Diff]) -> String {
     }
     s
 }
+
+#[test]
+fn diff_should_name_the_path_of_each_differing_leaf() {
+    let docker = json!({"services": {"s": {"Env": ["A=1", "B=2"], "Labels": {"x": "1"}}}});
+    let bosun = json!({"services": {"s": {"Env": ["A=1"], "Labels": {"x": "2", "y": "3"}}}});
+    let paths: Vec<String> = diff(&docker, &bosun).into_iter().map(|d| d.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "services.s.Env[1]",
+            "services.s.Labels.x",
+            "services.s.Labels.y"
+        ]
+    );
+}
+
+#[test]
+fn strip_hash_should_only_remove_an_eight_digit_hex_suffix() {
+    assert_eq!(strip_hash("ns_conf-0123abcd"), Some("ns_conf"));
+    assert_eq!(strip_hash("ns_my-conf"), None);
+    assert_eq!(strip_hash("ns_conf-0123abcg"), None);
+}
+
+#[test]
+fn bosun_labels_should_be_removed_everywhere_and_nothing_else() {
+    let mut v = json!({"Labels": {"dev.bosun.owner": "Stack/x", "dev.bosun.spec-hash": "1", "dev.bosun.other": "kept", "a": "b"},
+        "TaskTemplate": {"ContainerSpec": {"Labels": {"dev.bosun.managed-by": "bosun"}}}});
+    strip_bosun_labels(&mut v);
+    assert_eq!(
+        v,
+        json!({"Labels": {"dev.bosun.other": "kept", "a": "b"}, "TaskTemplate": {"ContainerSpec": {"Labels": {}}}})
+    );
+}
