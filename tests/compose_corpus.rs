@@ -277,3 +277,116 @@ fn corpus_conversion_matches_docker_stack_deploy() {
         failures.join("\n")
     );
 }
+
+/// A small deterministic generator (no external crates).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as usize) % bound.max(1)
+    }
+}
+
+/// Mutate a compose text: drop, duplicate or re-indent a line, truncate,
+/// or splice in characters that stress every stage ($, {, :, quotes, tabs).
+fn mutate(text: &str, rng: &mut Lcg) -> String {
+    const SPLICES: &[&str] = &[
+        "$",
+        "${",
+        "}",
+        ":",
+        "- ",
+        "\t",
+        "'",
+        "\"",
+        "&a",
+        "*a",
+        "<<: *a",
+        "0400",
+        "~",
+        "[",
+        "{",
+        "\u{e9}",
+        "-1",
+        "99999999999999999999",
+        ":-",
+        "?",
+        "\n  x-y: 1\n",
+        "null",
+        ".5",
+    ];
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let i = rng.next(lines.len());
+    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_string()).collect();
+    match rng.next(6) {
+        0 => {
+            out.remove(i);
+        }
+        1 => out.insert(i, lines[i].to_string()),
+        2 => out[i] = format!("  {}", lines[i]),
+        3 => out.truncate(i),
+        _ => {
+            let line = &lines[i];
+            let cut = line
+                .char_indices()
+                .map(|(p, _)| p)
+                .nth(rng.next(line.chars().count() + 1))
+                .unwrap_or(line.len());
+            out[i] = format!(
+                "{}{}{}",
+                &line[..cut],
+                SPLICES[rng.next(SPLICES.len())],
+                &line[cut..]
+            );
+        }
+    }
+    out.join("\n")
+}
+
+#[test]
+fn mutated_corpus_files_never_panic() {
+    let corpus = corpus_dir();
+    if !corpus.join("SOURCES.md").exists() {
+        return;
+    }
+    let env = prepare_env(&corpus);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = LoadOptions::new(dir.path()).env(env).home_dir("/root");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("corpus")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    let mut rng = Lcg(0x5eed);
+    let mut runs = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for _ in 0..40 {
+            let mut mutated = text.clone();
+            for _ in 0..=rng.next(3) {
+                mutated = mutate(&mutated, &mut rng);
+            }
+            let result = std::panic::catch_unwind(|| {
+                if let Ok(p) = compose::load_str("mutated.yml", &mutated, &opts) {
+                    let _ = compose::convert(&p, "st");
+                }
+            });
+            assert!(
+                result.is_ok(),
+                "panic on a mutation of {}:\n{mutated}",
+                f.display()
+            );
+            runs += 1;
+        }
+    }
+    println!("{runs} mutated files loaded without a panic");
+}

@@ -172,3 +172,155 @@ fn plus_alternative_is_an_invalid_format_like_docker() {
         "{err}"
     );
 }
+
+fn service_json(text: &str) -> serde_json::Value {
+    let p = load1(text);
+    let objs = convert(&p, "st").unwrap_or_else(|e| panic!("{e}"));
+    serde_json::to_value(&objs.services[0]).unwrap()
+}
+
+#[test]
+fn conformance_traps_from_the_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.txt"), "x").unwrap();
+    let p = load_str(
+        "t.yml",
+        "services:\n  a:\n    image: x\n    user: 0:0\n    deploy:\n    secrets:\n      - source: s\n        mode: 0400\n      - t\n    healthcheck:\n      test: curl -f http://x/\n      start_period: 30s\n    networks: [host]\nsecrets:\n  s:\n    file: ./s.txt\n  t:\n    external: true\nnetworks:\n  host:\n    external: true\n",
+        &LoadOptions::new(dir.path()),
+    )
+    .unwrap();
+    let objs = convert(&p, "st").unwrap();
+    let svc = serde_json::to_value(&objs.services[0]).unwrap();
+    let cs = &svc["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["User"], "0:0");
+    assert_eq!(svc["Mode"], serde_json::json!({"Replicated": {}}));
+    assert_eq!(cs["Secrets"][0]["File"]["Mode"], 256);
+    assert_eq!(cs["Secrets"][1]["File"]["Mode"], 292);
+    assert_eq!(cs["Secrets"][1]["SecretName"], "t");
+    assert_eq!(cs["Secrets"][1]["File"]["UID"], "0");
+    assert_eq!(
+        cs["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "curl -f http://x/"])
+    );
+    assert_eq!(cs["Healthcheck"]["StartPeriod"], 30_000_000_000_i64);
+    assert_eq!(
+        svc["TaskTemplate"]["Networks"],
+        serde_json::json!([{"Target": "host"}])
+    );
+    assert_eq!(objs.external_networks, vec!["host".to_string()]);
+    assert_eq!(objs.external_secrets, vec!["t".to_string()]);
+    assert!(objs.networks.is_empty());
+}
+
+#[test]
+fn replicas_zero_and_zero_durations_follow_go_omitempty() {
+    let svc = service_json(
+        "services:\n  a:\n    image: x\n    deploy:\n      replicas: 0\n      rollback_config:\n        delay: 0s\n        monitor: 0s\n        max_failure_ratio: 0\n      labels:\n        k:\n",
+    );
+    assert_eq!(
+        svc["Mode"],
+        serde_json::json!({"Replicated": {"Replicas": 0}})
+    );
+    assert_eq!(
+        svc["RollbackConfig"],
+        serde_json::json!({"Parallelism": 1, "MaxFailureRatio": 0.0, "Order": ""})
+    );
+    assert_eq!(svc["Labels"]["k"], "");
+}
+
+#[test]
+fn ports_sort_by_published_and_long_syntax_passes_through() {
+    let svc = service_json(
+        "services:\n  a:\n    image: x\n    ports:\n      - \"8080:80\"\n      - target: 53\n        published: 53\n        protocol: udp\n        mode: host\n      - 443:443\n",
+    );
+    assert_eq!(
+        svc["EndpointSpec"]["Ports"],
+        serde_json::json!([
+            {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 53, "PublishMode": "host"},
+            {"Protocol": "tcp", "TargetPort": 443, "PublishedPort": 443, "PublishMode": "ingress"},
+            {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+        ])
+    );
+}
+
+#[test]
+fn restart_falls_back_to_the_container_policy() {
+    let svc = service_json("services:\n  a:\n    image: x\n    restart: on-failure:5\n");
+    assert_eq!(
+        svc["TaskTemplate"]["RestartPolicy"],
+        serde_json::json!({"Condition": "on-failure", "MaxAttempts": 5})
+    );
+    let svc = service_json("services:\n  a:\n    image: x\n    restart: unless-stopped\n");
+    assert_eq!(
+        svc["TaskTemplate"]["RestartPolicy"],
+        serde_json::json!({"Condition": "any"})
+    );
+}
+
+#[test]
+fn extra_hosts_caps_ulimits_and_resources_convert_like_docker() {
+    let svc = service_json(
+        "services:\n  a:\n    image: x\n    extra_hosts: [\"h:1.2.3.4\", \"v6=[::1]\"]\n    cap_add: [net_admin, ALL]\n    cap_drop: [sys_admin]\n    ulimits:\n      nofile: {soft: 1, hard: 2}\n      nproc: 5\n    deploy:\n      resources:\n        limits: {cpus: '1.5', memory: 1G, pids: 10}\n        reservations:\n          generic_resources:\n            - discrete_resource_spec: {kind: gpu, value: 2}\n",
+    );
+    let cs = &svc["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["Hosts"], serde_json::json!(["1.2.3.4 h", "::1 v6"]));
+    assert_eq!(cs["CapabilityAdd"], serde_json::json!(["ALL"]));
+    assert_eq!(cs["CapabilityDrop"], serde_json::json!(["CAP_SYS_ADMIN"]));
+    assert_eq!(
+        cs["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Hard": 2, "Soft": 1}, {"Name": "nproc", "Hard": 5, "Soft": 5}])
+    );
+    assert_eq!(
+        svc["TaskTemplate"]["Resources"],
+        serde_json::json!({
+            "Limits": {"NanoCPUs": 1_500_000_000_i64, "MemoryBytes": 1_073_741_824_i64, "Pids": 10},
+            "Reservations": {"GenericResources": [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}}]}
+        })
+    );
+}
+
+#[test]
+fn bad_sizes_and_undefined_references_name_the_key() {
+    let err = load_str(
+        "s.yml",
+        "services:\n  a:\n    image: x\n    deploy:\n      resources:\n        limits:\n          memory: 12 parsecs\n",
+        &opts(),
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].line, 7, "{err}");
+    assert!(err.issues[0].message.contains("memory"), "{err}");
+    let p =
+        load1("services:\n  a:\n    image: x\n    networks: [nope]\n    volumes: [\"vol:/v\"]\n");
+    let err = convert(&p, "st").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("undefined network \"nope\""), "{text}");
+    assert!(text.contains("undefined volume \"vol\""), "{text}");
+    assert_eq!(err.issues[0].line, 2);
+}
+
+#[test]
+fn tilde_binds_expand_against_the_home_option() {
+    let p = load_str(
+        "s.yml",
+        "services:\n  a:\n    image: x\n    volumes: [\"~/cfg:/cfg\"]\n",
+        &LoadOptions::new("/w").home_dir("/home/me"),
+    )
+    .unwrap();
+    assert_eq!(p.services[0].volumes[0].source, "/home/me/cfg");
+}
+
+#[test]
+fn empty_environment_entries_take_the_interpolation_environment() {
+    let p = load_str(
+        "s.yml",
+        "services:\n  a:\n    image: x\n    environment: [FROM_ENV, EMPTY=, UNSET]\n",
+        &LoadOptions::new("/w")
+            .var("FROM_ENV", "1")
+            .var("EMPTY", "2"),
+    )
+    .unwrap();
+    let env = &p.services[0].environment;
+    assert_eq!(env["FROM_ENV"].as_deref(), Some("1"));
+    assert_eq!(env["EMPTY"].as_deref(), Some("2"));
+    assert_eq!(env["UNSET"], None);
+}
