@@ -1,6 +1,8 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
 
 mod compose_corpus;
+mod conformance;
 mod examples;
 mod schema;
+mod support;
 mod validate;
