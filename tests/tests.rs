@@ -1,1 +1,3 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
+
+mod sandbox;

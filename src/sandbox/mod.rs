@@ -611,6 +611,8 @@ impl Sandbox {
             tracing::info!(node, "already running");
             return Ok(());
         }
+        // A dead dockerd may have left its containerd or shims running.
+        self.kill(node).await?;
         let ns = net::netns_path(&self.layout().netns(node));
         node::spawn_dockerd(&paths, node, &ns).await?;
         self.wait_daemon(node, Instant::now() + Duration::from_secs(90))

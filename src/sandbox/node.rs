@@ -76,7 +76,8 @@ pub fn dockerd_args(paths: &NodePaths) -> Vec<String> {
     ]
 }
 
-/// Start a node's dockerd detached from this process, in a new UTS namespace
+/// Start a node's dockerd detached from this process (callers make sure none
+/// of the node's processes is left), in a new UTS namespace
 /// with hostname `node` and in the network namespace at `netns_path`.
 /// Returns the daemon's pid (the wrappers exec, so it is dockerd's own).
 pub async fn spawn_dockerd(paths: &NodePaths, node: &str, netns_path: &Path) -> Result<u32> {
@@ -92,6 +93,11 @@ pub async fn spawn_dockerd(paths: &NodePaths, node: &str, netns_path: &Path) -> 
     // when its pid has been reused.
     let _ = std::fs::remove_file(paths.pidfile());
     let _ = std::fs::remove_file(paths.socket());
+    // Same for the managed containerd: dockerd probes the recorded pid with
+    // kill(pid, 0), which succeeds on the zombie of a containerd killed a
+    // moment ago (until init reaps it), and then waits for a socket that
+    // never comes ("timeout waiting for containerd to start").
+    let _ = std::fs::remove_file(paths.exec_root().join("containerd/containerd.pid"));
 
     // The outer shell backgrounds the daemon and exits at once, so the daemon
     // is not our child (no zombie in a long-lived test process) and stays up
