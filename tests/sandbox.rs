@@ -287,6 +287,11 @@ async fn sandbox_cli_should_drive_a_sandbox_through_up_image_kill_start_and_down
             .lines()
             .any(|l| l == "sleep 4242")
     };
+    // `start` returns once runc started the task; the exec of `sleep` follows.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sleeping() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(sleeping(), "the container's process should run");
 
     // kill takes the daemon and its containers down; start brings it back.

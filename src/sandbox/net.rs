@@ -346,8 +346,12 @@ pub async fn teardown(name: &str) -> Result<()> {
         run_cmd("ip", &["netns", "delete", &ns]).await?;
     }
     for link in sandbox_links(name).await? {
-        if link_exists(&link).await {
-            run_cmd("ip", &["link", "delete", "dev", &link]).await?;
+        // A veth vanishes on its own once its peer's namespace is gone, which
+        // may happen between listing and deleting.
+        if let Err(err) = run_cmd("ip", &["link", "delete", "dev", &link]).await {
+            if link_exists(&link).await {
+                return Err(err);
+            }
         }
     }
     for args in sandbox_rules(name).await? {
