@@ -112,15 +112,20 @@ async fn wait_leader_state(
     within: Duration,
     want: impl Fn(&LeaderState) -> bool,
 ) -> Result<LeaderState, String> {
-    let deadline = Instant::now() + within;
+    let started = Instant::now();
+    let deadline = started + within;
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, sandbox.leader_state(node)).await {
+        let seen = match tokio::time::timeout(left, sandbox.leader_state(node)).await {
             Ok(Ok(state)) if want(&state) => return Ok(state),
-            Ok(Ok(state)) => last = format!("{state:?}"),
-            Ok(Err(err)) => last = sandbox::error_chain(&err),
-            Err(_) => last = "call still blocked at the deadline".into(),
+            Ok(Ok(state)) => format!("{state:?}"),
+            Ok(Err(err)) => sandbox::error_chain(&err),
+            Err(_) => "call still blocked at the deadline".into(),
+        };
+        if seen != last {
+            eprintln!("{node} after {:?}: {seen}", started.elapsed());
+            last = seen;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

@@ -54,6 +54,9 @@ pub const DEFAULT_NAME: &str = "bosun";
 /// Text of the daemon's error when a manager has lost quorum.
 pub const NO_LEADER: &str = "does not have a leader";
 
+/// How long [`Sandbox::leader_state`] waits for a manager's node list.
+pub const LEADER_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Errors of the sandbox.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -133,6 +136,11 @@ pub enum Error {
         #[source]
         source: bollard::errors::Error,
     },
+    /// A manager's node list did not answer in time (it waits for a leader).
+    #[error(
+        "node list on {node} did not answer within {secs}s (the manager is probably waiting for a leader)"
+    )]
+    LeaderProbeTimedOut { node: String, secs: u64 },
     /// The swarm did not reach the expected shape in time.
     #[error("swarm of sandbox {sandbox:?} not ready after {secs}s: {detail}")]
     SwarmNotReady {
@@ -627,12 +635,20 @@ impl Sandbox {
 
     /// Ask one manager whether the swarm has a leader. Quorum loss shows as
     /// [`LeaderState::NoLeader`] with the daemon's "The swarm does not have a
-    /// leader…" message (about 10 s after the majority died; before that,
-    /// calls block until dockerd's own 20 s timeout). Other failures
-    /// (daemon down, timeouts) are errors.
+    /// leader…" message. Right after the majority died the node list still
+    /// answers for a while (with the old leader), then calls block (until
+    /// dockerd's own 20 s timeout); this probe gives up after
+    /// [`LEADER_PROBE_TIMEOUT`] with [`Error::LeaderProbeTimedOut`] so callers
+    /// can poll. Other failures (daemon down) are errors too.
     pub async fn leader_state(&self, node: &str) -> Result<LeaderState> {
         let docker = self.docker(node).await?;
-        match docker.list_nodes(None).await {
+        let listed = tokio::time::timeout(LEADER_PROBE_TIMEOUT, docker.list_nodes(None))
+            .await
+            .map_err(|_| Error::LeaderProbeTimedOut {
+                node: node.to_owned(),
+                secs: LEADER_PROBE_TIMEOUT.as_secs(),
+            })?;
+        match listed {
             Ok(nodes) => Ok(nodes
                 .iter()
                 .map(SwarmNode::from_api)
