@@ -75,6 +75,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(command: &SandboxCommand) -> anyhow::Result<ExitCode> {
+    // Everything but reading state needs root and the tools; say what is
+    // missing before half-doing anything.
+    if !matches!(command, SandboxCommand::Status(_) | SandboxCommand::Env(_)) {
+        let report = sandbox::preflight::check();
+        if !report.is_ok() {
+            return Err(sandbox::Error::PreflightFailed(report).into());
+        }
+    }
     match command {
         SandboxCommand::Up {
             managers,

@@ -1121,6 +1121,7 @@ pub(crate) async fn run_cmd_output(program: &str, args: &[&str]) -> Result<Strin
     let command = format!("{program} {}", args.join(" "));
     let out = Command::new(program)
         .args(args)
+        .env("PATH", preflight::search_path())
         .stdin(std::process::Stdio::null())
         .output()
         .await

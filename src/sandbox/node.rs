@@ -116,6 +116,7 @@ pub async fn spawn_dockerd(paths: &NodePaths, node: &str, netns_path: &Path) -> 
         // reachable: each task would wait for a DNS timeout); with this set
         // the agent uses the local image.
         .env("DOCKER_SERVICE_PREFER_OFFLINE_IMAGE", "1")
+        .env("PATH", super::preflight::search_path())
         .stdin(std::process::Stdio::null())
         .process_group(0)
         .kill_on_drop(false);

@@ -64,17 +64,10 @@ impl fmt::Display for Report {
     }
 }
 
-/// Check the host: root, and every tool of [`TOOLS`] on `PATH` (plus the
-/// sbin directories, which a non-login root shell may lack).
+/// Check the host: root, and every tool of [`TOOLS`] on [`search_path`].
 #[must_use]
 pub fn check() -> Report {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    for extra in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        if !dirs.iter().any(|d| d == Path::new(extra)) {
-            dirs.push(PathBuf::from(extra));
-        }
-    }
+    let dirs: Vec<PathBuf> = std::env::split_paths(&search_path()).collect();
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     check_with(effective_uid(&status), |tool| {
         dirs.iter().any(|d| d.join(tool).is_file())
@@ -106,14 +99,25 @@ pub fn effective_uid(status: &str) -> Option<u32> {
         .and_then(|uid| uid.parse().ok())
 }
 
-/// Full path of a tool, for messages and for running it (`None` when missing).
+/// `PATH` plus the sbin and bin directories it lacks: the `PATH` given to
+/// every command the sandbox runs (a non-login root shell may lack sbin).
 #[must_use]
-pub fn find_tool(tool: &str) -> Option<PathBuf> {
+pub fn search_path() -> std::ffi::OsString {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    for extra in [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        if !dirs.iter().any(|d| d == Path::new(extra)) {
+            dirs.push(PathBuf::from(extra));
+        }
+    }
+    std::env::join_paths(dirs).unwrap_or(path)
 }
 
 #[cfg(test)]
