@@ -251,6 +251,10 @@ async fn sandbox_cli_should_drive_a_sandbox_through_up_image_kill_start_and_down
 
     let up = bosun_ok(&["up", "--managers", "1", "--workers", "1", n[0], n[1]]);
     assert!(up.contains("Leader"), "{up}");
+    // A second `up` with the same name refuses and leaves the first alone.
+    let again = bosun(&["up", "--managers", "1", n[0], n[1]]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     let env = bosun_ok(&["env", "worker1", n[0], n[1]]);
     assert_eq!(
         env.trim(),

@@ -15,6 +15,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("umount", "mount"),
     ("kill", "procps"),
     ("sh", "dash"),
+    ("hostname", "hostname"),
 ];
 
 /// What preflight found missing. Empty when the host is ready.
