@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{Node, SwarmInitRequest, SwarmJoinRequest};
+use bollard::models::{SwarmInitRequest, SwarmJoinRequest};
 use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -41,6 +41,12 @@ pub mod image;
 pub mod net;
 pub mod node;
 pub mod preflight;
+mod status;
+mod teardown;
+
+pub use status::{LeaderState, NodeProcess, Status, SwarmNode};
+use teardown::{claim_subnet, read_pid};
+pub use teardown::{leftovers, teardown};
 
 use net::Layout;
 use node::NodePaths;
@@ -264,156 +270,6 @@ struct State {
     octet: u8,
     managers: u32,
     workers: u32,
-}
-
-/// Whether a swarm has a leader, as one manager sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaderState {
-    /// The node list answers and names this leader (hostname).
-    Leader(String),
-    /// The manager refuses writes because the swarm has no leader (quorum
-    /// lost), or its node list marks no leader; the daemon's message.
-    NoLeader(String),
-}
-
-/// A node's daemon process, as `status` reports it.
-#[derive(Debug, Clone)]
-pub struct NodeProcess {
-    /// Node name (also its hostname).
-    pub node: String,
-    /// Role it was created with.
-    pub role: Role,
-    /// Address on the sandbox bridge.
-    pub ip: Ipv4Addr,
-    /// Recorded dockerd pid.
-    pub pid: Option<u32>,
-    /// Whether that pid is alive.
-    pub alive: bool,
-    /// `unix://…` socket of its Docker API.
-    pub docker_host: String,
-}
-
-/// One row of the swarm's node list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwarmNode {
-    /// Hostname (the sandbox node name).
-    pub hostname: String,
-    /// `manager` or `worker`.
-    pub role: String,
-    /// `ready`, `down`, `unknown`, …
-    pub status: String,
-    /// `active`, `pause`, `drain`.
-    pub availability: String,
-    /// `Leader`, `Reachable`, `Unreachable`, or empty for workers.
-    pub manager_status: String,
-}
-
-impl SwarmNode {
-    fn from_api(node: &Node) -> Self {
-        let ms = node.manager_status.as_ref();
-        let manager_status = match ms {
-            Some(ms) if ms.leader == Some(true) => "Leader".to_owned(),
-            Some(ms) => ms
-                .reachability
-                .map(|r| capitalize(&r.to_string()))
-                .unwrap_or_default(),
-            None => String::new(),
-        };
-        SwarmNode {
-            hostname: node
-                .description
-                .as_ref()
-                .and_then(|d| d.hostname.clone())
-                .unwrap_or_default(),
-            role: node
-                .spec
-                .as_ref()
-                .and_then(|s| s.role)
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            status: node
-                .status
-                .as_ref()
-                .and_then(|s| s.state)
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            availability: node
-                .spec
-                .as_ref()
-                .and_then(|s| s.availability)
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            manager_status,
-        }
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-/// A snapshot of a sandbox.
-#[derive(Debug, Clone)]
-pub struct Status {
-    /// Sandbox name.
-    pub name: String,
-    /// Its subnet.
-    pub subnet: String,
-    /// Its bridge.
-    pub bridge: String,
-    /// Every node's daemon.
-    pub nodes: Vec<NodeProcess>,
-    /// The manager that answered the node list, and the list; or why none did.
-    pub swarm: std::result::Result<(String, Vec<SwarmNode>), String>,
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "sandbox {}  subnet {}  bridge {}",
-            self.name, self.subnet, self.bridge
-        )?;
-        writeln!(
-            f,
-            "{:<11} {:<8} {:<15} {:<8} {:<8} DOCKER_HOST",
-            "NODE", "ROLE", "IP", "PID", "DAEMON"
-        )?;
-        for n in &self.nodes {
-            writeln!(
-                f,
-                "{:<11} {:<8} {:<15} {:<8} {:<8} {}",
-                n.node,
-                n.role,
-                n.ip,
-                n.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-                if n.alive { "running" } else { "stopped" },
-                n.docker_host
-            )?;
-        }
-        match &self.swarm {
-            Ok((seen_by, nodes)) => {
-                writeln!(f, "\nswarm nodes (as seen by {seen_by}):")?;
-                writeln!(
-                    f,
-                    "{:<11} {:<8} {:<8} {:<13} MANAGER STATUS",
-                    "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY"
-                )?;
-                for n in nodes {
-                    writeln!(
-                        f,
-                        "{:<11} {:<8} {:<8} {:<13} {}",
-                        n.hostname, n.role, n.status, n.availability, n.manager_status
-                    )?;
-                }
-                Ok(())
-            }
-            Err(why) => writeln!(f, "\nswarm: {why}"),
-        }
-    }
 }
 
 /// A running (or partly running) sandbox.
@@ -937,160 +793,7 @@ impl Sandbox {
     }
 }
 
-/// Remove every trace of sandbox `name` under `root`: kill its processes
-/// (by network namespace, by command line mentioning its directory, by
-/// recorded pid, and their descendants), unmount everything under its
-/// directory, delete namespaces, veths, bridge and iptables rules, then the
-/// directory and its subnet claim. Works without a state file and is
-/// idempotent; fails with [`Error::CleanupIncomplete`] listing what survived.
-pub async fn teardown(root: &Path, name: &str) -> Result<()> {
-    net::validate_name(name)?;
-    let dir = root.join(name);
-    let marker = format!("{}/", dir.display());
-    for _ in 0..5 {
-        let netns: Vec<u64> = net::sandbox_netns(name)
-            .iter()
-            .filter_map(|ns| node::netns_inode(&net::netns_path(ns)))
-            .collect();
-        let recorded = recorded_pids(&dir);
-        let pids = node::select(&node::processes(), &netns, &marker, &recorded);
-        if pids.is_empty() {
-            break;
-        }
-        tracing::info!(sandbox = name, ?pids, "killing");
-        node::kill_all(&pids).await?;
-    }
-    node::unmount_all(&dir).await?;
-    net::teardown(name).await?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| Error::Io {
-            action: "remove",
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    release_subnet(root, name);
-    let left = leftovers(root, name).await;
-    if left.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::CleanupIncomplete {
-            name: name.to_owned(),
-            leftovers: left,
-        })
-    }
-}
-
-/// Everything of sandbox `name` that exists on the host now: processes,
-/// namespaces, mounts, links, iptables rules, state directory. Empty after a
-/// successful `down`.
-pub async fn leftovers(root: &Path, name: &str) -> Vec<String> {
-    let dir = root.join(name);
-    let marker = format!("{}/", dir.display());
-    let netns_names = net::sandbox_netns(name);
-    let netns: Vec<u64> = netns_names
-        .iter()
-        .filter_map(|ns| node::netns_inode(&net::netns_path(ns)))
-        .collect();
-    let mut left: Vec<String> = node::select(&node::processes(), &netns, &marker, &[])
-        .into_iter()
-        .map(|pid| format!("process {pid}"))
-        .collect();
-    left.extend(netns_names.into_iter().map(|ns| format!("netns {ns}")));
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    left.extend(
-        node::mounts_under(&info, &dir)
-            .into_iter()
-            .map(|m| format!("mount {}", m.display())),
-    );
-    match net::sandbox_links(name).await {
-        Ok(links) => left.extend(links.into_iter().map(|l| format!("link {l}"))),
-        Err(err) => left.push(format!("links unknown: {err}")),
-    }
-    match net::sandbox_rules(name).await {
-        Ok(rules) => left.extend(
-            rules
-                .into_iter()
-                .map(|r| format!("iptables rule {}", r[1..].join(" "))),
-        ),
-        Err(err) => left.push(format!("iptables unknown: {err}")),
-    }
-    if dir.exists() {
-        left.push(format!("directory {}", dir.display()));
-    }
-    left
-}
-
-/// Claim a free /24: the first candidate that no route on the host uses and
-/// whose claim file can be created exclusively (safe against parallel `up`s).
-async fn claim_subnet(root: &Path, name: &str) -> Result<u8> {
-    let claims = root.join(".subnets");
-    mkdir(&claims)?;
-    let routes = run_cmd_output("ip", &["-4", "route", "show", "table", "all"]).await?;
-    for octet in net::octet_candidates(name) {
-        if net::octet_in_use(octet, &routes) {
-            continue;
-        }
-        let path = claims.join(octet.to_string());
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                use std::io::Write as _;
-                file.write_all(name.as_bytes())
-                    .map_err(|source| Error::Io {
-                        action: "write",
-                        path: path.clone(),
-                        source,
-                    })?;
-                return Ok(octet);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(source) => {
-                return Err(Error::Io {
-                    action: "create",
-                    path,
-                    source,
-                });
-            }
-        }
-    }
-    Err(Error::NoFreeSubnet)
-}
-
-fn release_subnet(root: &Path, name: &str) {
-    let Ok(entries) = std::fs::read_dir(root.join(".subnets")) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if std::fs::read_to_string(entry.path()).is_ok_and(|owner| owner == name) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-fn read_pid(node_dir: &Path) -> Option<u32> {
-    std::fs::read_to_string(node_dir.join("pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn recorded_pids(dir: &Path) -> Vec<u32> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| read_pid(&e.path()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn mkdir(dir: &Path) -> Result<()> {
+pub(crate) fn mkdir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         action: "create directory",
         path: dir.to_owned(),
