@@ -1,12 +1,135 @@
-//! `bosun sandbox` (placeholder until implemented).
+//! `bosun sandbox`: a real multi-node swarm on this host, one dockerd per node.
+//!
+//! Each invocation is separate (`up`, then `kill`, then `down` from another
+//! shell): the state lives under `/run/bosun-sandbox/<name>/`.
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::sandbox::{self, Config, Sandbox};
+
 /// Arguments of `bosun sandbox`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    pub command: SandboxCommand,
+}
+
+/// Sandbox name shared by every subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NameArg {
+    /// Sandbox name (several sandboxes with different names can coexist).
+    #[arg(long, default_value = sandbox::DEFAULT_NAME, env = "BOSUN_SANDBOX")]
+    pub name: String,
+}
+
+/// A node of a sandbox plus the sandbox name.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArg {
+    /// Node name: manager1…N, worker1…M.
+    pub node: String,
+    #[command(flatten)]
+    pub name: NameArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start the nodes and form the swarm.
+    Up {
+        /// Number of managers.
+        #[arg(long, default_value_t = 3)]
+        managers: u32,
+        /// Number of workers.
+        #[arg(long, default_value_t = 0)]
+        workers: u32,
+        /// Keep a half-started sandbox (for its logs) when up fails.
+        #[arg(long)]
+        keep_on_failure: bool,
+        #[command(flatten)]
+        name: NameArg,
+    },
+    /// Stop every node and remove all traces (processes, namespaces, mounts, bridge, iptables rules).
+    Down(NameArg),
+    /// SIGKILL a node's daemon, containerd and containers (simulates a crash).
+    Kill(NodeArg),
+    /// Start a killed node again with the same data; it rejoins the swarm.
+    Start(NodeArg),
+    /// Show daemons and the swarm's node list.
+    Status(NameArg),
+    /// Print `export DOCKER_HOST=…` for a node (use with eval).
+    Env(NodeArg),
+    /// Build the busybox test image (bosun/busybox:latest) into every node.
+    Image(NameArg),
+}
 
 /// Run `bosun sandbox`.
-pub fn run(_args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_async(&args.command))
+}
+
+async fn run_async(command: &SandboxCommand) -> anyhow::Result<ExitCode> {
+    // Everything but reading state needs root and the tools; say what is
+    // missing before half-doing anything.
+    if !matches!(command, SandboxCommand::Status(_) | SandboxCommand::Env(_)) {
+        let report = sandbox::preflight::check();
+        if !report.is_ok() {
+            return Err(sandbox::Error::PreflightFailed(report).into());
+        }
+    }
+    match command {
+        SandboxCommand::Up {
+            managers,
+            workers,
+            keep_on_failure,
+            name,
+        } => {
+            let config = Config::new(&name.name)
+                .managers(*managers)
+                .workers(*workers)
+                .keep_on_failure(*keep_on_failure);
+            let sandbox = Sandbox::up(config)
+                .await
+                .with_context(|| format!("sandbox {:?} did not come up", name.name))?;
+            print!("{}", sandbox.status().await);
+            let first = sandbox.managers().remove(0);
+            let flag = if name.name == sandbox::DEFAULT_NAME {
+                String::new()
+            } else {
+                format!(" --name {}", name.name)
+            };
+            println!("\nuse it with: eval \"$(bosun sandbox env {first}{flag})\"");
+        }
+        SandboxCommand::Down(name) => {
+            sandbox::teardown(std::path::Path::new(sandbox::DEFAULT_ROOT), &name.name).await?;
+            println!("sandbox {} removed", name.name);
+        }
+        SandboxCommand::Kill(node) => {
+            Sandbox::open(&node.name.name)?.kill(&node.node).await?;
+            println!("killed {}", node.node);
+        }
+        SandboxCommand::Start(node) => {
+            Sandbox::open(&node.name.name)?.start(&node.node).await?;
+            println!("started {}", node.node);
+        }
+        SandboxCommand::Status(name) => {
+            print!("{}", Sandbox::open(&name.name)?.status().await);
+        }
+        SandboxCommand::Env(node) => {
+            let host = Sandbox::open(&node.name.name)?.docker_host(&node.node)?;
+            println!("export DOCKER_HOST={host}");
+        }
+        SandboxCommand::Image(name) => {
+            let sandbox = Sandbox::open(&name.name)?;
+            let image = sandbox.build_image().await?;
+            println!("{image} imported into {}", sandbox.nodes().join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
