@@ -16,8 +16,18 @@ use std::future::Future;
 
 use serde_json::Value;
 
+mod client;
+mod counter;
+pub mod fake;
 mod model;
+pub mod retry;
 
+pub use client::{
+    Client, Config, DEFAULT_HOST, DEFAULT_TIMEOUT, Host, MAX_API_VERSION, MIN_SAFE_API_VERSION,
+    TlsFiles,
+};
+pub use counter::{RequestCounter, RequestKey, Requests};
+pub use fake::{Call, Fake, Method};
 pub use model::{Info, ManagerStatus, Meta, Network, Node, Object, Snapshot, Task};
 
 /// Kinds of swarm objects.
@@ -82,7 +92,7 @@ impl Filters {
 }
 
 /// Errors of the Docker API.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The daemon could not be reached or the connection broke.
     #[error("cannot reach the Docker daemon at {host}: {message}")]
@@ -138,7 +148,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::ConnectFailed { .. } | Error::TimedOut { .. } => true,
-            Error::ResponseFailed { status, .. } => *status >= 500 || self.is_out_of_sequence(),
+            Error::ResponseFailed { status, .. } => {
+                (*status >= 500 && !self.is_no_leader()) || self.is_out_of_sequence()
+            }
             Error::DecodeFailed { .. } => false,
         }
     }
