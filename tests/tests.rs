@@ -2,4 +2,5 @@
 
 mod examples;
 mod schema;
+mod swarm;
 mod validate;
