@@ -577,6 +577,195 @@ impl Api for Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
+    use std::sync::Mutex;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+
+    /// What a scripted daemon answers to a request line: `None` = never.
+    type Answer = fn(&str) -> Option<String>;
+
+    /// A tiny HTTP/1.1 server on a unix socket; records request lines and
+    /// counts connections.
+    struct Daemon {
+        _dir: tempfile::TempDir,
+        host: String,
+        seen: Arc<Mutex<Vec<String>>>,
+        connections: Arc<Mutex<usize>>,
+    }
+
+    fn json_reply(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn daemon(answer: Answer) -> Daemon {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("d.sock");
+        let listener = UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind: {e}"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(Mutex::new(0));
+        let (seen2, conns2) = (Arc::clone(&seen), Arc::clone(&connections));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                *conns2
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+                let seen = Arc::clone(&seen2);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = conn.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                            let len = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if buf.len() < end + 4 + len {
+                                break;
+                            }
+                            buf.drain(..end + 4 + len);
+                            let line = head.lines().next().unwrap_or_default().to_string();
+                            seen.lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push(line.clone());
+                            match answer(&line) {
+                                Some(reply) => {
+                                    if conn.write_all(reply.as_bytes()).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                None => std::future::pending::<()>().await,
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Daemon {
+            host: format!("unix://{}", path.display()),
+            _dir: dir,
+            seen,
+            connections,
+        }
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // an `Answer`
+    fn modern(line: &str) -> Option<String> {
+        Some(if line.starts_with("GET /version") {
+            json_reply(r#"{"ApiVersion":"1.50","Version":"28.0.0"}"#)
+        } else if line.contains("/events") {
+            json_reply(
+                "{\"Type\":\"service\",\"Action\":\"create\"}\n{\"Type\":\"network\",\n \"Action\":\"remove\"}\n",
+            )
+        } else {
+            json_reply(r#"{"Swarm":{"LocalNodeState":"active"}}"#)
+        })
+    }
+
+    #[tokio::test]
+    async fn the_version_is_capped_at_1_47_and_every_path_carries_it() {
+        let d = daemon(modern);
+        let c = Client::connect_host(&d.host).await;
+        let c = c.unwrap_or_else(|e| panic!("connect: {e}"));
+        assert_eq!(c.api_version(), "1.47");
+        for _ in 0..5 {
+            assert!(c.info().await.is_ok());
+        }
+        let seen = d.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(seen[0], "GET /version HTTP/1.1");
+        assert!(
+            seen[1..].iter().all(|l| l == "GET /v1.47/info HTTP/1.1"),
+            "{seen:?}"
+        );
+        assert_eq!(
+            *d.connections.lock().map(|c| *c).as_ref().unwrap_or(&0),
+            1,
+            "one pooled connection"
+        );
+        assert_eq!(c.requests().count("GET", "/info"), 5);
+        assert_eq!(c.requests().count("GET", "/version"), 1);
+    }
+
+    #[tokio::test]
+    async fn old_daemons_are_spoken_to_in_their_own_version() {
+        let d = daemon(|line| {
+            Some(json_reply(if line.starts_with("GET /version") {
+                r#"{"ApiVersion":"1.40"}"#
+            } else {
+                "[]"
+            }))
+        });
+        let c = Client::connect_host(&d.host).await;
+        assert_eq!(
+            c.ok().map(|c| c.api_version().to_string()).as_deref(),
+            Some("1.40")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_daemon_times_out() {
+        let d = daemon(|line| {
+            line.starts_with("GET /version")
+                .then(|| json_reply(r#"{"ApiVersion":"1.41"}"#))
+        });
+        let config = Config::new(&d.host).timeout(Duration::from_millis(200));
+        let c = Client::connect_with(config).await;
+        let c = c.unwrap_or_else(|e| panic!("connect: {e}"));
+        let err = c.list(Kind::Service, &Filters::none()).await.err();
+        assert!(
+            matches!(&err, Some(Error::TimedOut { path, .. }) if path == "/v1.41/services"),
+            "{err:?}"
+        );
+        assert!(err.is_some_and(|e| e.is_transient()));
+        assert_eq!(
+            c.requests().0.get(&("GET".into(), "/services".into(), 0)),
+            Some(&1)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_absent_daemon_is_a_transient_connect_failure() {
+        let err = Client::connect_host("unix:///nonexistent/docker.sock")
+            .await
+            .err();
+        assert!(
+            matches!(&err, Some(Error::ConnectFailed { host, .. }) if host.contains("nonexistent")),
+            "{err:?}"
+        );
+        assert!(err.is_some_and(|e| e.is_transient()));
+    }
+
+    #[tokio::test]
+    async fn events_are_split_into_json_objects() {
+        let d = daemon(modern);
+        let c = Client::connect_host(&d.host).await;
+        let c = c.unwrap_or_else(|e| panic!("connect: {e}"));
+        let events = c.events(&Filters::none().with("type", "service")).await;
+        let events = events.unwrap_or_else(|e| panic!("events: {e}"));
+        let got: Vec<Value> = events.filter_map(|e| async move { e.ok() }).collect().await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1]["Action"], "remove");
+        let seen = d.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert!(
+            seen[1].starts_with("GET /v1.47/events?filters=%7B%22type%22"),
+            "{seen:?}"
+        );
+    }
 
     #[test]
     fn filters_are_url_encoded_json_maps_of_lists() {
