@@ -9,6 +9,13 @@
 //! field and a drift check compares like with like.
 //!
 //! [`observe`] takes one [`Snapshot`] per pass: one list call per kind.
+//!
+//! - [`Client`]: the real daemon, raw JSON over HTTP/1.1 on versioned paths,
+//!   pooled connections, every request counted ([`RequestCounter`]).
+//! - [`Fake`]: an in-memory swarm with the daemon's error semantics and a
+//!   call log, for controller and apply tests.
+//! - [`retry`]: backoff with jitter on transient errors, and a
+//!   read-modify-write that re-reads after "update out of sequence".
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -305,6 +305,22 @@ mod tests {
         assert_eq!(now.pointer("/Spec/Labels/replicas"), Some(&json!("2")));
     }
 
+    #[test]
+    fn retrying_futures_can_be_spawned() {
+        fn send<T: Send>(_: &T) {}
+        let fake = Fake::new();
+        let policy = Policy::default();
+        send(&update_spec(
+            &fake,
+            &policy,
+            Kind::Service,
+            "x",
+            None,
+            |_| None,
+        ));
+        send(&retry(&policy, |_| fake.info()));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn update_spec_writes_nothing_when_there_is_no_change() {
         let fake = Fake::new();

@@ -370,6 +370,7 @@ impl Client {
             return Err(response_failed(&sent.method, &sent.path, status, &bytes));
         }
         let state = EventState {
+            host: self.host.clone(),
             body: sent.response.into_body(),
             buf: Vec::new(),
             path: sent.path,
@@ -380,6 +381,7 @@ impl Client {
 }
 
 struct EventState {
+    host: String,
     body: Incoming,
     buf: Vec<u8>,
     path: String,
@@ -424,7 +426,7 @@ async fn next_event(mut st: EventState) -> Option<(Result<Value>, EventState)> {
             Some(Err(e)) => {
                 st.done = true;
                 let err = Error::ConnectFailed {
-                    host: String::new(),
+                    host: st.host.clone(),
                     message: format!("GET {}: event stream broke: {e}", st.path),
                 };
                 return Some((Err(err), st));
