@@ -603,6 +603,51 @@ mod tests {
         )
     }
 
+    /// Answer HTTP/1.1 requests on one connection, keeping it alive.
+    async fn serve<S>(mut conn: S, answer: Answer, seen: Arc<Mutex<Vec<String>>>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let Ok(n) = conn.read(&mut chunk).await else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if buf.len() < end + 4 + len {
+                    break;
+                }
+                buf.drain(..end + 4 + len);
+                let line = head.lines().next().unwrap_or_default().to_string();
+                seen.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line.clone());
+                match answer(&line) {
+                    Some(reply) => {
+                        if conn.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        }
+    }
+
     fn daemon(answer: Answer) -> Daemon {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let path = dir.path().join("d.sock");
@@ -611,51 +656,12 @@ mod tests {
         let connections = Arc::new(Mutex::new(0));
         let (seen2, conns2) = (Arc::clone(&seen), Arc::clone(&connections));
         tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
+            while let Ok((conn, _)) = listener.accept().await {
                 *conns2
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
                 let seen = Arc::clone(&seen2);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        let Ok(n) = conn.read(&mut chunk).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            if buf.len() < end + 4 + len {
-                                break;
-                            }
-                            buf.drain(..end + 4 + len);
-                            let line = head.lines().next().unwrap_or_default().to_string();
-                            seen.lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .push(line.clone());
-                            match answer(&line) {
-                                Some(reply) => {
-                                    if conn.write_all(reply.as_bytes()).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                None => std::future::pending::<()>().await,
-                            }
-                        }
-                    }
-                });
+                tokio::spawn(serve(conn, answer, seen));
             }
         });
         Daemon {
@@ -701,6 +707,88 @@ mod tests {
         );
         assert_eq!(c.requests().count("GET", "/info"), 5);
         assert_eq!(c.requests().count("GET", "/version"), 1);
+    }
+
+    /// Make a CA, a server certificate for 127.0.0.1 and a client
+    /// certificate with the openssl CLI (skips when it is missing).
+    fn certificates(dir: &std::path::Path) -> bool {
+        let script = "set -e
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=ca
+            openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr -subj /CN=daemon
+            printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem -days 1 -extfile server.ext
+            openssl req -newkey rsa:2048 -nodes -keyout key.pem -out client.csr -subj /CN=client
+            printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem -days 1 -extfile client.ext";
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    #[tokio::test]
+    async fn tls_connects_with_client_certificates_like_docker_tls_verify() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        if !certificates(dir.path()) {
+            eprintln!("skipped: openssl cannot make test certificates");
+            return;
+        }
+        let pem = |name: &str| dir.path().join(name);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(pem("ca.pem"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            assert!(roots.add(c).is_ok());
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("verifier: {e}"));
+        let certs: Vec<_> = CertificateDer::pem_file_iter(pem("server.pem"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(pem("server-key.pem"))
+            .unwrap_or_else(|e| panic!("key: {e}"));
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_client_cert_verifier(verifier))
+            .and_then(|b| b.with_single_cert(certs, key))
+            .unwrap_or_else(|e| panic!("server config: {e}"));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
+        let listener = listener.unwrap_or_else(|e| panic!("bind: {e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    tokio::spawn(serve(tls, modern, Arc::clone(&seen2)));
+                }
+            }
+        });
+
+        let host = format!("tcp://127.0.0.1:{port}");
+        let config = Config::new(&host).tls(TlsFiles::in_dir(dir.path()));
+        let c = Client::connect_with(config).await;
+        let c = c.unwrap_or_else(|e| panic!("connect over TLS: {e}"));
+        assert_eq!(c.api_version(), "1.47");
+        assert!(c.info().await.is_ok());
+        assert_eq!(seen.lock().map(|s| s.len()).unwrap_or_default(), 2);
+
+        // Without the client certificate the handshake is refused.
+        let plain = Client::connect_host(&host).await;
+        assert!(plain.is_err());
     }
 
     #[tokio::test]
