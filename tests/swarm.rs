@@ -211,8 +211,8 @@ async fn networks_round_trip_and_refuse_duplicates() {
         let body = json!({
             "Name": s.name("net"), "Driver": "overlay", "Attachable": true,
             "Labels": s.labels(),
-            "Options": {"com.docker.network.driver.mtu": "1200"},
-            "IPAM": {"Config": [{"Subnet": "10.213.0.0/24"}]}
+            "Options": {"com.docker.network.driver.mtu": "1200"}
+            // No fixed subnet: concurrent runs on one daemon would overlap.
         });
         let id = s.create(Kind::Network, &body).await;
         let got = c.inspect(Kind::Network, &id).await.unwrap_or_default();
