@@ -215,11 +215,20 @@ async fn networks_round_trip_and_refuse_duplicates() {
             // No fixed subnet: concurrent runs on one daemon would overlap.
         });
         let id = s.create(Kind::Network, &body).await;
-        let got = c.inspect(Kind::Network, &id).await.unwrap_or_default();
+        // Right after create, a swarm network may read back unallocated
+        // (`Driver` and `Options` still empty): wait until it is complete.
+        let mut got = Value::Null;
+        for _ in 0..50 {
+            got = c.inspect(Kind::Network, &id).await.unwrap_or_default();
+            if got["Driver"] == json!("overlay") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let net = swarm::Network::from_json(&got);
         assert_eq!(net.meta.name, s.name("net"));
         assert_eq!(net.scope, "swarm");
-        assert_eq!(net.driver, "overlay");
+        assert_eq!(net.driver, "overlay", "{got}");
         assert_eq!(
             got.pointer("/Options/com.docker.network.driver.mtu"),
             Some(&json!("1200"))
