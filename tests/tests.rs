@@ -6,4 +6,5 @@ mod examples;
 mod sandbox;
 mod schema;
 mod support;
+mod swarm;
 mod validate;

@@ -9,6 +9,13 @@
 //! field and a drift check compares like with like.
 //!
 //! [`observe`] takes one [`Snapshot`] per pass: one list call per kind.
+//!
+//! - [`Client`]: the real daemon, raw JSON over HTTP/1.1 on versioned paths,
+//!   pooled connections, every request counted ([`RequestCounter`]).
+//! - [`Fake`]: an in-memory swarm with the daemon's error semantics and a
+//!   call log, for controller and apply tests.
+//! - [`retry`]: backoff with jitter on transient errors, and a
+//!   read-modify-write that re-reads after "update out of sequence".
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,8 +23,18 @@ use std::future::Future;
 
 use serde_json::Value;
 
+mod client;
+mod counter;
+pub mod fake;
 mod model;
+pub mod retry;
 
+pub use client::{
+    Client, Config, DEFAULT_HOST, DEFAULT_TIMEOUT, Host, MAX_API_VERSION, MIN_SAFE_API_VERSION,
+    TlsFiles,
+};
+pub use counter::{RequestCounter, RequestKey, Requests};
+pub use fake::{Call, Fake, Method};
 pub use model::{Info, ManagerStatus, Meta, Network, Node, Object, Snapshot, Task};
 
 /// Kinds of swarm objects.
@@ -82,7 +99,7 @@ impl Filters {
 }
 
 /// Errors of the Docker API.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The daemon could not be reached or the connection broke.
     #[error("cannot reach the Docker daemon at {host}: {message}")]
@@ -138,7 +155,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::ConnectFailed { .. } | Error::TimedOut { .. } => true,
-            Error::ResponseFailed { status, .. } => *status >= 500 || self.is_out_of_sequence(),
+            Error::ResponseFailed { status, .. } => {
+                (*status >= 500 && !self.is_no_leader()) || self.is_out_of_sequence()
+            }
             Error::DecodeFailed { .. } => false,
         }
     }
