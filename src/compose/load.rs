@@ -703,6 +703,29 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
         tmpfs: t.get("tmpfs").map(strings).unwrap_or_default(),
         ..Service::default()
     };
+    // mapstructure refuses a `time.Time` (an unquoted timestamp) for a plain
+    // string field.
+    for (key, field) in [
+        ("hostname", "Hostname"),
+        ("image", "Image"),
+        ("isolation", "Isolation"),
+        ("restart", "Restart"),
+        ("stop_signal", "StopSignal"),
+        ("user", "User"),
+        ("working_dir", "WorkingDir"),
+    ] {
+        if let Some(v) = t.get(key) {
+            if let Val::Time(ts) = &v.val {
+                ld.err(
+                    v.pos,
+                    &p(key),
+                    format!(
+                        "'{field}' expected type 'string', got unconvertible type 'time.Time', value: '{ts}'"
+                    ),
+                );
+            }
+        }
+    }
     if let Some(c) = t.get("command") {
         s.command = ld.shell(c, &p("command"));
     }

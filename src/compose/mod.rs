@@ -8,7 +8,8 @@
 //! 1. **Parse** each file as YAML (anchors, aliases, `<<` merge keys; the
 //!    first document only, like `yaml.Unmarshal`), typing scalars the way
 //!    gopkg.in/yaml.v3 does ([`tree`]): plain `0400` is 256, `0:0` and `yes`
-//!    are strings.
+//!    are strings, plain `2001-12-14` is a `time.Time` that prints as
+//!    `2001-12-14 00:00:00 +0000 UTC` in environment values and labels.
 //! 2. **Check** forbidden keys (`extends`, `volumes_from`, `cpu_shares`…)
 //!    and collect the "Ignoring unsupported options" / "Ignoring deprecated
 //!    options" warnings from the raw document.

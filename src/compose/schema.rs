@@ -36,7 +36,7 @@ impl Ty {
 
     fn matches(self, t: &Tree) -> bool {
         match (self, &t.val) {
-            (Ty::Str, Val::Str(_))
+            (Ty::Str, Val::Str(_) | Val::Time(_))
             | (Ty::Int, Val::Int(_))
             | (Ty::Num, Val::Int(_) | Val::Float(_))
             | (Ty::Bool, Val::Bool(_))
@@ -548,6 +548,8 @@ fn check(s: &S, v: &Tree, pos: Pos, path: &str, out: &mut Vec<Violation>) {
             let ok = match (format, &v.val) {
                 (Format::Duration, Val::Str(s)) => parse::go_duration(s).is_ok(),
                 (Format::Ports, Val::Str(s)) => parse::port_spec(s).is_ok(),
+                // gojsonschema sees RFC 3339 text: neither a duration nor a port.
+                (Format::Duration | Format::Ports, Val::Time(_)) => false,
                 (Format::Ports, Val::Int(i)) => parse::port_spec(&i.to_string()).is_ok(),
                 (Format::Ports, Val::Float(f)) => {
                     parse::port_spec(&super::tree::go_float(*f)).is_ok()
@@ -565,7 +567,7 @@ fn check(s: &S, v: &Tree, pos: Pos, path: &str, out: &mut Vec<Violation>) {
         }
         S::Enum(options) => match &v.val {
             Val::Str(s) if options.contains(&s.as_str()) => {}
-            Val::Str(_) => fail(format!(
+            Val::Str(_) | Val::Time(_) => fail(format!(
                 "must be one of the following: {}",
                 options
                     .iter()

@@ -324,3 +324,67 @@ fn empty_environment_entries_take_the_interpolation_environment() {
     assert_eq!(env["EMPTY"].as_deref(), Some("2"));
     assert_eq!(env["UNSET"], None);
 }
+
+fn load2(a: &str, b: &str) -> Project {
+    load_sources(
+        &[("a.yml".into(), a.into()), ("b.yml".into(), b.into())],
+        &opts(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn merged_pointer_fields_follow_mergo_zero_value_rules() {
+    let base = "services:\n  s:\n    image: a\n    init: true\n    stop_grace_period: 20s\n    healthcheck:\n      test: [CMD, 'true']\n      interval: 10s\n      retries: 3\n    logging:\n      driver: json-file\n    deploy:\n      restart_policy: {delay: 5s, window: 10s}\n    environment: {SET: base, EMPTY: '', KEEP: base}\n";
+    let over = "services:\n  s:\n    init: false\n    stop_grace_period: 0s\n    healthcheck:\n      test: [CMD, 'false']\n      interval: 0s\n      timeout: 3s\n      retries: 0\n    logging:\n      options: {max-size: 1m}\n    deploy:\n      restart_policy: {delay: 0s, condition: on-failure}\n    environment: {SET: '', EMPTY: null, KEEP: over}\n    ports: ['18611:81', '18610:80']\n    dns: []\n";
+    let p = load2(base, over);
+    let s = p.service("s").unwrap();
+    let h = s.healthcheck.as_ref().unwrap();
+    assert_eq!(h.test, ["CMD", "true", "CMD", "false"]);
+    assert_eq!(h.interval, Some(10_000_000_000));
+    assert_eq!(h.timeout, Some(3_000_000_000));
+    assert_eq!(h.retries, Some(0));
+    assert_eq!(s.init, Some(true));
+    assert_eq!(s.stop_grace_period, Some(20_000_000_000));
+    let rp = s.deploy.restart_policy.as_ref().unwrap();
+    assert_eq!(
+        (rp.condition.as_str(), rp.delay),
+        ("on-failure", Some(5_000_000_000))
+    );
+    assert!(s.logging.as_ref().unwrap().options.is_empty());
+    assert_eq!(s.environment["SET"].as_deref(), Some("base"));
+    assert_eq!(s.environment["EMPTY"], None);
+    assert_eq!(s.environment["KEEP"].as_deref(), Some("over"));
+    let ports: Vec<u32> = s.ports.iter().map(|p| p.published).collect();
+    assert_eq!(ports, [18611, 18610]);
+    assert_eq!(s.dns, None);
+}
+
+#[test]
+fn unquoted_timestamps_print_like_go_and_fail_string_fields() {
+    let p = load1(
+        "services:\n  s:\n    image: a\n    environment:\n      D: 2001-12-14\n      Q: '2001-12-14'\n      O: 2001-12-14t21:59:43.10-05:00\n    labels: {x: 2001-12-14T21:59:43Z}\n",
+    );
+    let s = p.service("s").unwrap();
+    assert_eq!(
+        s.environment["D"].as_deref(),
+        Some("2001-12-14 00:00:00 +0000 UTC")
+    );
+    assert_eq!(s.environment["Q"].as_deref(), Some("2001-12-14"));
+    assert_eq!(
+        s.environment["O"].as_deref(),
+        Some("2001-12-14 21:59:43.1 -0500 -0500")
+    );
+    assert_eq!(s.labels["x"], "2001-12-14 21:59:43 +0000 UTC");
+    let err = load_str(
+        "stack.yml",
+        "services:\n  s:\n    image: 2001-12-14\n",
+        &opts(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("'Image' expected type 'string', got unconvertible type 'time.Time'"),
+        "{err}"
+    );
+}

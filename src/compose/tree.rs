@@ -28,6 +28,11 @@ pub enum Val {
     Int(i64),
     Float(f64),
     Str(String),
+    /// A plain scalar yaml.v3 resolves to a `time.Time` (`2001-12-14`,
+    /// `2001-12-14T21:59:43.1-05:00`), held as Go's `Time.String()` of it.
+    /// JSON-schema sees a string; `fmt.Sprint` gives this text; a typed
+    /// string field refuses it.
+    Time(String),
     Seq(Vec<Tree>),
     Map(Vec<Entry>),
 }
@@ -94,7 +99,7 @@ impl Tree {
             Val::Int(_) => "integer",
             Val::Float(f) if f.fract() == 0.0 && f.is_finite() => "integer",
             Val::Float(_) => "number",
-            Val::Str(_) => "string",
+            Val::Str(_) | Val::Time(_) => "string",
             Val::Seq(_) => "array",
             Val::Map(_) => "object",
         }
@@ -110,7 +115,7 @@ impl Val {
             Val::Bool(b) => Some(b.to_string()),
             Val::Int(i) => Some(i.to_string()),
             Val::Float(f) => Some(go_float(*f)),
-            Val::Str(s) => Some(s.clone()),
+            Val::Str(s) | Val::Time(s) => Some(s.clone()),
             Val::Seq(_) | Val::Map(_) => Some(String::from("<complex>")),
         }
     }
@@ -137,6 +142,11 @@ pub fn resolve(s: &yaml::Scalar) -> Val {
             _ => {}
         },
         Some("null") => return Val::Null,
+        Some("timestamp") => {
+            if let Some(t) = parse_timestamp(&s.text) {
+                return Val::Time(t);
+            }
+        }
         _ => {}
     }
     if s.style != Style::Plain {
@@ -167,6 +177,9 @@ pub fn resolve_plain(t: &str) -> Val {
     if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
         return Val::Str(t.to_string());
     }
+    if let Some(ts) = parse_timestamp(t) {
+        return Val::Time(ts);
+    }
     let plain = t.replace('_', "");
     if let Some(i) = go_parse_int(&plain) {
         return Val::Int(i);
@@ -191,6 +204,125 @@ pub fn resolve_plain(t: &str) -> Val {
         }
     }
     Val::Str(t.to_string())
+}
+
+/// yaml.v3's `parseTimestamp`: `YYYY-` then the first of Go layouts
+/// `2006-1-2T15:4:5.999999999Z07:00`, the same with `t`,
+/// `2006-1-2 15:4:5.999999999` and `2006-1-2` that `time.Parse` accepts;
+/// the result rendered by Go's `Time.String()`.
+///
+/// A numeric offset becomes a nameless fixed zone (`+0200 +0200`) unless it
+/// equals the local zone's, which for docker's CLI in a container (and
+/// here) is UTC: `Z`, `+00:00` and no offset all print `+0000 UTC`.
+#[must_use]
+pub fn parse_timestamp(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return None;
+    }
+    let year: i64 = s[..4].parse().ok()?;
+    let mut rest = &b[5..];
+    // getnum(value, false): one digit, or two when the second is a digit.
+    let num = |r: &mut &[u8]| -> Option<u32> {
+        let d0 = *r.first().filter(|c| c.is_ascii_digit())?;
+        let mut v = u32::from(d0 - b'0');
+        *r = &r[1..];
+        if let Some(d1) = r.first().filter(|c| c.is_ascii_digit()) {
+            v = v * 10 + u32::from(d1 - b'0');
+            *r = &r[1..];
+        }
+        Some(v)
+    };
+    let lit =
+        |r: &mut &[u8], c: u8| -> Option<()> { (r.first() == Some(&c)).then(|| *r = &r[1..]) };
+    let month = num(&mut rest)?;
+    lit(&mut rest, b'-')?;
+    let day = num(&mut rest)?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in(month, year) {
+        return None;
+    }
+    let (mut hour, mut min, mut sec, mut nanos, mut offset) = (0, 0, 0, 0u32, None);
+    if !rest.is_empty() {
+        let sep = rest[0];
+        if !matches!(sep, b'T' | b't' | b' ') {
+            return None;
+        }
+        rest = &rest[1..];
+        hour = num(&mut rest)?;
+        lit(&mut rest, b':')?;
+        min = num(&mut rest)?;
+        lit(&mut rest, b':')?;
+        sec = num(&mut rest)?;
+        if hour >= 24 || min >= 60 || sec >= 60 {
+            return None;
+        }
+        // Optional fraction (`.` or `,`, any number of digits, 9 kept).
+        if rest.len() >= 2 && matches!(rest[0], b'.' | b',') && rest[1].is_ascii_digit() {
+            let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let kept = &rest[1..=digits.min(9)];
+            nanos = kept
+                .iter()
+                .chain(std::iter::repeat(&b'0'))
+                .take(9)
+                .fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+            rest = &rest[1 + digits..];
+        }
+        if sep != b' ' {
+            // Z07:00: `Z`, or `±hh:mm`.
+            if rest.first() == Some(&b'Z') {
+                rest = &rest[1..];
+                offset = Some(0);
+            } else {
+                if rest.len() < 6 || !matches!(rest[0], b'+' | b'-') || rest[3] != b':' {
+                    return None;
+                }
+                let two = |x: &[u8]| -> Option<i32> {
+                    x.iter()
+                        .all(u8::is_ascii_digit)
+                        .then(|| i32::from(x[0] - b'0') * 10 + i32::from(x[1] - b'0'))
+                };
+                let (h, m) = (two(&rest[1..3])?, two(&rest[4..6])?);
+                if h > 24 || m > 60 {
+                    return None;
+                }
+                let off = h * 60 + m;
+                offset = Some(if rest[0] == b'-' { -off } else { off });
+                rest = &rest[6..];
+            }
+            if !rest.is_empty() {
+                return None;
+            }
+        } else if !rest.is_empty() {
+            return None;
+        }
+    }
+    let mut out = format!("{year:04}-{month:02}-{day:02} {hour:02}:{min:02}:{sec:02}");
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    match offset {
+        None | Some(0) => out.push_str(" +0000 UTC"),
+        Some(off) => {
+            let sign = if off < 0 { '-' } else { '+' };
+            let zone = format!("{sign}{:02}{:02}", off.abs() / 60, off.abs() % 60);
+            out.push(' ');
+            out.push_str(&zone);
+            out.push(' ');
+            out.push_str(&zone);
+        }
+    }
+    Some(out)
+}
+
+fn days_in(month: u32, year: i64) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// `strconv.ParseInt(s, 0, 64)`: sign, then `0x`, `0o`, `0b` or a leading `0`
@@ -330,6 +462,53 @@ mod tests {
         assert_eq!(resolve_plain("~"), Val::Null);
         assert_eq!(resolve_plain("True"), Val::Bool(true));
         assert_eq!(resolve_plain("-12"), Val::Int(-12));
+    }
+
+    #[test]
+    fn timestamps_resolve_like_yaml_v3_and_print_like_go() {
+        let ts = |s: &str| parse_timestamp(s);
+        assert_eq!(
+            ts("2001-12-14").as_deref(),
+            Some("2001-12-14 00:00:00 +0000 UTC")
+        );
+        assert_eq!(
+            ts("2001-2-3T4:5:6Z").as_deref(),
+            Some("2001-02-03 04:05:06 +0000 UTC")
+        );
+        assert_eq!(
+            ts("2001-12-14 21:59:43.1234567891").as_deref(),
+            Some("2001-12-14 21:59:43.123456789 +0000 UTC")
+        );
+        assert_eq!(
+            ts("2001-12-14T21:59:43,5+01:30").as_deref(),
+            Some("2001-12-14 21:59:43.5 +0130 +0130")
+        );
+        assert_eq!(
+            ts("2001-12-14T02:59:43+00:00").as_deref(),
+            Some("2001-12-14 02:59:43 +0000 UTC")
+        );
+        assert_eq!(
+            ts("2000-02-29").as_deref(),
+            Some("2000-02-29 00:00:00 +0000 UTC")
+        );
+        for no in [
+            "2001-02-30",
+            "1900-02-29",
+            "2001-12-14T21:59:43",
+            "2001-12-14 21:59:43Z",
+            "2001-13-01",
+            "2001-12-14T24:00:00Z",
+            "01-12-14",
+            "2001-12-14x",
+            "2001-123-1",
+        ] {
+            assert_eq!(ts(no), None, "{no}");
+        }
+        assert_eq!(
+            resolve_plain("2001-12-14"),
+            Val::Time("2001-12-14 00:00:00 +0000 UTC".into())
+        );
+        assert_eq!(resolve_plain("2001-02-30"), Val::Str("2001-02-30".into()));
     }
 
     #[test]
