@@ -2,5 +2,6 @@
 
 mod compose_corpus;
 mod examples;
+mod plan;
 mod schema;
 mod validate;
