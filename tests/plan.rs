@@ -121,3 +121,92 @@ fn normalisation_still_sees_a_real_change_in_every_corpus_service() {
     }
     assert!(seen > 0);
 }
+
+/// One HTTP/1.0 request to the local daemon; `None` when there is none.
+fn docker(method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+    use std::io::{Read, Write};
+    let mut sock = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").ok()?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let req = format!(
+        "{method} /v1.41{path} HTTP/1.0\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    sock.read_to_string(&mut out).ok()?;
+    let (head, rest) = out.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, serde_json::from_str(rest).unwrap_or(Value::Null)))
+}
+
+/// A service and network bosun would create, created on the local daemon
+/// (when there is one with an active swarm), read back and planned again:
+/// nothing to do. Skips silently without a daemon.
+#[test]
+fn what_the_real_daemon_stores_for_a_desired_service_plans_to_nothing() {
+    let Some((200, info)) = docker("GET", "/info", None) else {
+        eprintln!("no docker daemon: skipped");
+        return;
+    };
+    if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
+        eprintln!("no swarm manager: skipped");
+        return;
+    }
+    let stack = format!("bosunplan{}", std::process::id());
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {stack}}}\nspec:\n  compose:\n    services:\n      web:\n        image: busybox:latest\n        command: [sleep, \"3600\"]\n        environment: {{A: \"1\"}}\n        healthcheck: {{test: [CMD, \"true\"], interval: 10s}}\n        deploy:\n          replicas: 0\n          update_config: {{parallelism: 2, order: start-first}}\n          restart_policy: {{condition: on-failure, max_attempts: 3}}\n        ports: [\"18080:80\"]\n"
+        ),
+    )
+    .expect("write");
+    let m = bosun::manifest::load(dir.path()).expect("valid");
+    let d = plan::DesiredState::build(&m, &std::collections::BTreeMap::new()).expect("build");
+    let empty = bosun::swarm::Snapshot::default();
+    let first = plan::plan(&d, &empty, &plan::Options::default());
+    let mut created = Vec::new();
+    for a in &first.actions {
+        match a {
+            plan::Action::CreateNetwork { body, .. } => {
+                let body = serde_json::to_value(body).expect("json");
+                if let Some((201, v)) = docker("POST", "/networks/create", Some(&body)) {
+                    created.push(format!(
+                        "/networks/{}",
+                        v["Id"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            plan::Action::CreateService { body, .. } => {
+                let body = serde_json::to_value(body).expect("json");
+                if let Some((201, v)) = docker("POST", "/services/create", Some(&body)) {
+                    created.insert(
+                        0,
+                        format!("/services/{}", v["ID"].as_str().unwrap_or_default()),
+                    );
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let list = |path: &str| match docker("GET", path, None) {
+        Some((200, Value::Array(items))) => items,
+        _ => Vec::new(),
+    };
+    let services: Vec<Value> = list("/services")
+        .into_iter()
+        .filter(|s| {
+            s.pointer("/Spec/Name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.starts_with(&stack))
+        })
+        .collect();
+    let snap =
+        bosun::swarm::Snapshot::from_json(&info, &[], &list("/networks"), &services, &[], &[], &[]);
+    let again = plan::plan(&d, &snap, &plan::Options::default());
+    for path in &created {
+        let _ = docker("DELETE", path, None);
+    }
+    assert_eq!(created.len(), 2, "created {created:?}");
+    assert!(again.is_empty(), "{}", again.render_text(false));
+}
