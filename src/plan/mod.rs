@@ -49,6 +49,7 @@ mod render;
 pub use desired::{DesiredNetwork, DesiredStack, DesiredState, NodeRule};
 pub use diff::diff;
 pub use engine::plan;
+pub use render::REDACTED;
 
 /// The node label in which bosun records which label keys it set on a node
 /// (comma-separated, sorted), so that it removes only those.
