@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod compose;
 pub mod manifest;
+pub mod plan;
 pub mod sandbox;
 pub mod swarm;
 pub mod yaml;

@@ -23,7 +23,9 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-fn spec_hash<T: Serialize>(body: &T) -> String {
+/// SHA-256 (first 16 hex digits) of a body's JSON: the value of
+/// [`LABEL_SPEC_HASH`].
+pub fn spec_hash<T: Serialize>(body: &T) -> String {
     let json = serde_json::to_vec(body).unwrap_or_default();
     hex(&Sha256::digest(&json))[..16].to_string()
 }

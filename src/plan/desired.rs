@@ -1,0 +1,281 @@
+//! The desired swarm objects of one revision, built from the manifests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::compose::api::{Ipam, IpamConfig, NetworkCreate, PlacementPreference, SpreadOver};
+use crate::compose::{self, LABEL_MANAGED_BY, LABEL_OWNER, LABEL_SPEC_HASH, StackObjects};
+use crate::manifest::{self, Availability, NodeSelector, PlacementPolicy, glob_match};
+
+use super::{Error, Result};
+
+/// A network bosun creates for a `Network` manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredNetwork {
+    /// `Network/<name>`.
+    pub owner: String,
+    /// The create body, bosun's labels included.
+    pub body: NetworkCreate,
+}
+
+/// A stack that is reconciled (not suspended): its swarm objects converted
+/// like `docker stack deploy`, with bosun's labels, content-hashed config
+/// and secret names, and the placement policies that select its services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredStack {
+    pub name: String,
+    /// The manifest's `prune`.
+    pub prune: bool,
+    /// Stacks that must be deployed first: `dependsOn`, and the stacks that
+    /// create networks this one uses as external.
+    pub after: Vec<String>,
+    pub objects: StackObjects,
+}
+
+impl DesiredStack {
+    /// `Stack/<name>`.
+    #[must_use]
+    pub fn owner(&self) -> String {
+        format!("Stack/{}", self.name)
+    }
+}
+
+/// One `NodeLabels` rule; resolved against the observed nodes by the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRule {
+    /// `NodeLabels/<name>`.
+    pub owner: String,
+    pub selector: NodeSelector,
+    pub labels: BTreeMap<String, String>,
+    pub availability: Option<Availability>,
+}
+
+/// Everything one revision wants in the swarm.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DesiredState {
+    /// Networks of `Network` manifests, by name.
+    pub networks: Vec<DesiredNetwork>,
+    /// Stacks that are not suspended, in deploy order.
+    pub stacks: Vec<DesiredStack>,
+    /// Every `Stack` manifest by name, `true` when suspended: their objects
+    /// are neither changed nor pruned.
+    pub stack_manifests: BTreeMap<String, bool>,
+    /// `NodeLabels` rules in manifest (name) order, rules in file order.
+    pub node_rules: Vec<NodeRule>,
+}
+
+impl DesiredState {
+    /// Convert every stack that is not suspended (with `process_env` as the
+    /// lowest-precedence interpolation variables), apply the placement
+    /// policies, and build the `Network` manifests' create bodies. VIP
+    /// policies are not reconciled yet and are ignored here.
+    pub fn build(
+        desired: &manifest::Desired,
+        process_env: &BTreeMap<String, String>,
+    ) -> Result<DesiredState> {
+        let mut state = DesiredState::default();
+        let mut networks: Vec<&manifest::Network> = desired.networks.iter().collect();
+        networks.sort_by(|a, b| a.name().cmp(b.name()));
+        state.networks = networks.into_iter().map(network).collect();
+
+        let mut policies: Vec<&PlacementPolicy> = desired.placement_policies.iter().collect();
+        policies.sort_by(|a, b| a.name().cmp(b.name()));
+
+        let mut stacks = Vec::new();
+        for stack in desired.stack_order() {
+            state
+                .stack_manifests
+                .insert(stack.name().to_string(), stack.spec.suspend);
+            if stack.spec.suspend {
+                tracing::debug!(stack = stack.name(), "suspended: not reconciled");
+                continue;
+            }
+            let objects = stack
+                .convert(process_env)
+                .map_err(|source| Error::ConvertFailed {
+                    stack: stack.name().to_string(),
+                    file: stack.source.to_string(),
+                    source,
+                })?;
+            let owner = stack.id().to_string();
+            let mut objects = compose::bosunify(objects, &owner);
+            apply_placement(&mut objects, stack.name(), &policies);
+            let after = stack
+                .spec
+                .dependencies()
+                .into_iter()
+                .filter(|d| d.kind == manifest::Kind::Stack)
+                .map(|d| d.name)
+                .collect();
+            stacks.push(DesiredStack {
+                name: stack.name().to_string(),
+                prune: stack.spec.prune,
+                after,
+                objects,
+            });
+        }
+        add_network_dependencies(&mut stacks);
+        state.stacks = deploy_order(stacks);
+
+        let mut node_labels: Vec<&manifest::NodeLabels> = desired.node_labels.iter().collect();
+        node_labels.sort_by(|a, b| a.name().cmp(b.name()));
+        for nl in node_labels {
+            for rule in &nl.spec.rules {
+                state.node_rules.push(NodeRule {
+                    owner: nl.id().to_string(),
+                    selector: rule.selector.clone(),
+                    labels: rule.labels.clone(),
+                    availability: rule.availability,
+                });
+            }
+        }
+        if !desired.vip_policies.is_empty() {
+            tracing::debug!(
+                count = desired.vip_policies.len(),
+                "VipPolicy is not reconciled yet; ignored"
+            );
+        }
+        Ok(state)
+    }
+
+    /// The stack named `name`, when reconciled.
+    #[must_use]
+    pub fn stack(&self, name: &str) -> Option<&DesiredStack> {
+        self.stacks.iter().find(|s| s.name == name)
+    }
+}
+
+/// The create body of a `Network` manifest, with bosun's labels.
+fn network(n: &manifest::Network) -> DesiredNetwork {
+    let spec = &n.spec;
+    let mut options = spec.options.clone();
+    if spec.encrypted {
+        options.insert("encrypted".into(), String::new());
+    }
+    let ipam = spec.ipam.as_ref().map(|i| Ipam {
+        driver: i.driver.clone(),
+        options: (!i.options.is_empty()).then(|| i.options.clone()),
+        config: Some(
+            i.config
+                .iter()
+                .map(|c| IpamConfig {
+                    subnet: c.subnet.clone(),
+                    ip_range: c.ip_range.clone().unwrap_or_default(),
+                    gateway: c.gateway.clone().unwrap_or_default(),
+                    aux_addresses: BTreeMap::new(),
+                })
+                .collect(),
+        ),
+    });
+    let mut body = NetworkCreate {
+        name: n.name().to_string(),
+        check_duplicate: Some(true),
+        driver: spec.driver.clone(),
+        scope: "swarm".into(),
+        enable_ipv6: spec.enable_ipv6.then_some(true),
+        ipam,
+        internal: spec.internal,
+        attachable: spec.attachable,
+        ingress: spec.ingress,
+        options: (!options.is_empty()).then_some(options),
+        labels: n.metadata.labels.clone(),
+        ..NetworkCreate::default()
+    };
+    let owner = n.id().to_string();
+    let hash = compose::spec_hash(&body);
+    body.labels.insert(LABEL_MANAGED_BY.into(), "bosun".into());
+    body.labels.insert(LABEL_OWNER.into(), owner.clone());
+    body.labels.insert(LABEL_SPEC_HASH.into(), hash);
+    DesiredNetwork { owner, body }
+}
+
+/// Add each policy that selects a service to its placement: constraints
+/// and preferences appended when not already there (preferences and max
+/// replicas only for replicated services: swarm ignores them otherwise),
+/// `maxReplicasPerNode` set. Policies apply in name order, so a later one
+/// wins on `maxReplicasPerNode`.
+fn apply_placement(objs: &mut StackObjects, stack: &str, policies: &[&PlacementPolicy]) {
+    for svc in &mut objs.services {
+        for policy in policies {
+            let sel = &policy.spec.selector;
+            let selected = (sel.stacks.is_empty() || sel.stacks.iter().any(|s| s == stack))
+                && (sel.services.is_empty()
+                    || sel.services.iter().any(|g| glob_match(g, &svc.name)))
+                && sel.labels.iter().all(|(k, v)| svc.labels.get(k) == Some(v));
+            if !selected {
+                continue;
+            }
+            let replicated = svc.mode.replicated.is_some();
+            let placement = svc
+                .task_template
+                .placement
+                .get_or_insert_with(Default::default);
+            for c in &policy.spec.constraints {
+                if !placement.constraints.contains(c) {
+                    placement.constraints.push(c.clone());
+                }
+            }
+            if replicated {
+                for p in &policy.spec.preferences {
+                    let pref = PlacementPreference {
+                        spread: Some(SpreadOver {
+                            spread_descriptor: p.spread.clone(),
+                        }),
+                    };
+                    if !placement.preferences.contains(&pref) {
+                        placement.preferences.push(pref);
+                    }
+                }
+                if let Some(max) = policy.spec.max_replicas_per_node {
+                    placement.max_replicas = max;
+                }
+            }
+        }
+    }
+}
+
+/// A stack that uses as external a network another stack creates comes
+/// after that stack.
+fn add_network_dependencies(stacks: &mut [DesiredStack]) {
+    let creators: BTreeMap<String, String> = stacks
+        .iter()
+        .flat_map(|s| {
+            s.objects
+                .networks
+                .iter()
+                .map(move |n| (n.name.clone(), s.name.clone()))
+        })
+        .collect();
+    for s in stacks.iter_mut() {
+        for ext in &s.objects.external_networks {
+            if let Some(creator) = creators.get(ext) {
+                if *creator != s.name && !s.after.contains(creator) {
+                    s.after.push(creator.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Stable topological order: repeatedly the first stack (in the given
+/// order) whose dependencies are placed. Dependencies on stacks that are
+/// not reconciled (suspended) are satisfied; a cycle (validation rejects
+/// explicit ones) keeps the given order.
+fn deploy_order(mut pending: Vec<DesiredStack>) -> Vec<DesiredStack> {
+    let known: BTreeSet<String> = pending.iter().map(|s| s.name.clone()).collect();
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|s| {
+                s.after
+                    .iter()
+                    .all(|d| placed.contains(d) || !known.contains(d))
+            })
+            .unwrap_or(0);
+        let s = pending.remove(ready);
+        placed.insert(s.name.clone());
+        out.push(s);
+    }
+    out
+}

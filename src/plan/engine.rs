@@ -1,0 +1,626 @@
+//! [`plan()`]: desired state against one snapshot, into ordered actions.
+//!
+//! # Decisions
+//!
+//! * **Networks cannot change in place.** A managed network that differs
+//!   from its manifest is planned as `RemoveNetwork` + `CreateNetwork` only
+//!   when no service in the swarm is attached to it (for the ingress
+//!   network: no service publishes a port in ingress mode). Otherwise the
+//!   plan carries an error naming the services and the differing fields and
+//!   leaves the network alone: detaching running services is a decision for
+//!   a person. A `Network` with `ingress: true` replaces an ingress network
+//!   of another name (usually docker's `ingress`) on the same terms.
+//! * **`ForceUpdate` only goes up.** An update carries `max(desired,
+//!   observed)`; lowering it would itself roll the service. It counts as a
+//!   change only when the desired value is higher.
+//! * **Superseded config and secret versions** (same `<stack>_<name>`, older
+//!   content hash) are removed after the services moved to the new version,
+//!   with or without `prune`: they are bosun's own by-products. Nothing
+//!   older is kept.
+//! * **Removal is deferred while in use.** A config, secret or network that
+//!   a service still uses after the plan (an unmanaged service, one of a
+//!   suspended stack) is not removed; the plan warns instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::desired::{DesiredStack, DesiredState};
+use super::{Action, Change, Names, ObjectKind, Options, Plan, Problem, diff, nodes, normalize};
+use crate::compose::api::{NetworkCreate, ServiceSpec};
+use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
+use crate::swarm::{self, Snapshot};
+
+/// Whether bosun manages an object with these labels.
+fn managed(labels: &BTreeMap<String, String>) -> bool {
+    labels.get(LABEL_MANAGED_BY).is_some_and(|v| v == "bosun")
+}
+
+fn owner_of(labels: &BTreeMap<String, String>) -> &str {
+    labels.get(LABEL_OWNER).map_or("", String::as_str)
+}
+
+fn conflict(kind: ObjectKind, name: &str, owner: &str) -> Problem {
+    Problem {
+        kind,
+        name: name.to_string(),
+        owner: owner.to_string(),
+        message: format!(
+            "a {kind} named `{name}` already exists and is not managed by bosun (it has no \
+             `{LABEL_MANAGED_BY}=bosun` label); bosun will not touch it. Remove or rename it, \
+             or rename the object in the manifests"
+        ),
+    }
+}
+
+/// `<stack>_<name>` of a content-hashed `<stack>_<name>-<hash8>`.
+fn unhashed(name: &str) -> &str {
+    match name.rsplit_once('-') {
+        Some((base, hash)) if hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            base
+        }
+        _ => name,
+    }
+}
+
+/// What a service spec refers to, by name.
+#[derive(Default)]
+struct Uses {
+    networks: BTreeSet<String>,
+    configs: BTreeSet<String>,
+    secrets: BTreeSet<String>,
+    /// Services publishing a port through the ingress network.
+    ingress: bool,
+}
+
+impl Uses {
+    fn add(&mut self, spec: &Value, names: &Names) {
+        let strings = |ptr: &str, key: &str| -> Vec<String> {
+            spec.pointer(ptr)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.get(key).and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for t in strings("/TaskTemplate/Networks", "Target") {
+            let name = names.networks.get(&t).cloned().unwrap_or(t);
+            self.networks.insert(name);
+        }
+        self.configs
+            .extend(strings("/TaskTemplate/ContainerSpec/Configs", "ConfigName"));
+        self.secrets
+            .extend(strings("/TaskTemplate/ContainerSpec/Secrets", "SecretName"));
+        if let Some(Value::String(c)) =
+            spec.pointer("/TaskTemplate/ContainerSpec/Privileges/CredentialSpec/Config")
+        {
+            self.configs
+                .insert(names.configs.get(c).cloned().unwrap_or_else(|| c.clone()));
+        }
+        let ports = spec
+            .pointer("/EndpointSpec/Ports")
+            .and_then(Value::as_array);
+        if ports.is_some_and(|ps| {
+            ps.iter().any(|p| {
+                matches!(
+                    p.get("PublishMode").and_then(Value::as_str),
+                    None | Some("" | "ingress")
+                )
+            })
+        }) {
+            self.ingress = true;
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Every desired network: `Network` manifests, then stack networks in
+/// deploy order.
+fn desired_networks(desired: &DesiredState) -> Vec<(String, &NetworkCreate)> {
+    let mut out: Vec<(String, &NetworkCreate)> = desired
+        .networks
+        .iter()
+        .map(|n| (n.owner.clone(), &n.body))
+        .collect();
+    for s in &desired.stacks {
+        out.extend(s.objects.networks.iter().map(|n| (s.owner(), n)));
+    }
+    out
+}
+
+struct Cx<'a> {
+    desired: &'a DesiredState,
+    snap: &'a Snapshot,
+    names: Names,
+    options: Options,
+    plan: Plan,
+}
+
+/// Plan the actions that make `snapshot` equal to `desired` (see the module
+/// docs of [`crate::plan`] for order and ownership rules).
+#[must_use]
+pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> Plan {
+    let mut cx = Cx {
+        desired,
+        snap: snapshot,
+        names: Names::of(snapshot),
+        options: *options,
+        plan: Plan::default(),
+    };
+    cx.networks();
+    cx.configs_and_secrets();
+    cx.plan
+        .actions
+        .extend(nodes::plan(&desired.node_rules, snapshot));
+    for stack in &desired.stacks {
+        cx.services(stack);
+    }
+    cx.check_external();
+    cx.prune();
+    cx.plan
+}
+
+impl Cx<'_> {
+    fn error(&mut self, kind: ObjectKind, name: &str, owner: &str, message: String) {
+        self.plan.errors.push(Problem {
+            kind,
+            name: name.to_string(),
+            owner: owner.to_string(),
+            message,
+        });
+    }
+
+    fn warn(&mut self, kind: ObjectKind, name: &str, owner: &str, message: String) {
+        self.plan.warnings.push(Problem {
+            kind,
+            name: name.to_string(),
+            owner: owner.to_string(),
+            message,
+        });
+    }
+
+    /// Names of services attached to the network (by ID or name).
+    fn services_using_network(&self, net: &swarm::Network) -> Vec<String> {
+        self.snap
+            .services
+            .iter()
+            .filter(|s| {
+                let mut uses = Uses::default();
+                uses.add(&s.spec, &self.names);
+                uses.networks.contains(&net.meta.name) || (net.ingress && uses.ingress)
+            })
+            .map(|s| s.meta.name.clone())
+            .collect()
+    }
+
+    fn networks(&mut self) {
+        let mut seen = BTreeSet::new();
+        let desired = self.desired;
+        let snap = self.snap;
+        for (owner, body) in desired_networks(desired) {
+            if !seen.insert(body.name.clone()) {
+                continue;
+            }
+            let Some(obs) = snap.network(&body.name) else {
+                if body.ingress && !self.replace_ingress(&owner, body) {
+                    continue;
+                }
+                self.plan.actions.push(Action::CreateNetwork {
+                    name: body.name.clone(),
+                    owner,
+                    body: body.clone(),
+                    changes: Vec::new(),
+                });
+                continue;
+            };
+            if !managed(&obs.meta.labels) {
+                self.plan
+                    .errors
+                    .push(conflict(ObjectKind::Network, &body.name, &owner));
+                continue;
+            }
+            let want_json = to_json(body);
+            let want_ipam = want_json.pointer("/IPAM/Config");
+            let want = normalize::network(&want_json, want_ipam);
+            let have = normalize::network(&obs.raw, want_ipam);
+            let changes = diff(&have, &want);
+            if changes.is_empty() {
+                continue;
+            }
+            let users = self.services_using_network(obs);
+            if users.is_empty() {
+                self.plan.actions.push(Action::RemoveNetwork {
+                    name: body.name.clone(),
+                    owner: owner.clone(),
+                    id: obs.meta.id.clone(),
+                    reason:
+                        "differs from its manifest; networks cannot be updated, it is re-created"
+                            .into(),
+                });
+                self.plan.actions.push(Action::CreateNetwork {
+                    name: body.name.clone(),
+                    owner,
+                    body: body.clone(),
+                    changes,
+                });
+            } else {
+                let fields: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+                self.error(
+                    ObjectKind::Network,
+                    &body.name,
+                    &owner,
+                    format!(
+                        "differs from its manifest ({}) but swarm networks cannot be updated in \
+                         place, and services use it ({}); remove those services (or detach them \
+                         from the network) and rerun, or revert the manifest",
+                        fields.join(", "),
+                        users.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Before creating an ingress network, remove the current ingress
+    /// network of another name, when nothing publishes through it. Returns
+    /// whether the create can go ahead.
+    fn replace_ingress(&mut self, owner: &str, body: &NetworkCreate) -> bool {
+        let Some(old) = self.snap.networks.iter().find(|n| n.ingress) else {
+            return true;
+        };
+        let users = self.services_using_network(old);
+        if users.is_empty() {
+            self.plan.actions.push(Action::RemoveNetwork {
+                name: old.meta.name.clone(),
+                owner: owner.to_string(),
+                id: old.meta.id.clone(),
+                reason: format!("replaced by the ingress network `{}`", body.name),
+            });
+            true
+        } else {
+            self.error(
+                ObjectKind::Network,
+                &body.name,
+                owner,
+                format!(
+                    "cannot replace the ingress network `{}`: services publish ports through it ({}); \
+                     remove their published ports or the services, then rerun",
+                    old.meta.name,
+                    users.join(", ")
+                ),
+            );
+            false
+        }
+    }
+
+    fn configs_and_secrets(&mut self) {
+        for stack in &self.desired.stacks {
+            let owner = stack.owner();
+            for c in &stack.objects.configs {
+                match self.snap.configs.iter().find(|o| o.meta.name == c.name) {
+                    None => self.plan.actions.push(Action::CreateConfig {
+                        name: c.name.clone(),
+                        owner: owner.clone(),
+                        body: c.clone(),
+                    }),
+                    Some(o) if !managed(&o.meta.labels) => {
+                        self.plan
+                            .errors
+                            .push(conflict(ObjectKind::Config, &c.name, &owner));
+                    }
+                    // Content-hashed name: same name, same content.
+                    Some(_) => {}
+                }
+            }
+            for s in &stack.objects.secrets {
+                match self.snap.secrets.iter().find(|o| o.meta.name == s.name) {
+                    None => self.plan.actions.push(Action::CreateSecret {
+                        name: s.name.clone(),
+                        owner: owner.clone(),
+                        body: s.clone(),
+                    }),
+                    Some(o) if !managed(&o.meta.labels) => {
+                        self.plan
+                            .errors
+                            .push(conflict(ObjectKind::Secret, &s.name, &owner));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    fn services(&mut self, stack: &DesiredStack) {
+        let owner = stack.owner();
+        for svc in &stack.objects.services {
+            let Some(obs) = self.snap.service(&svc.name) else {
+                self.plan.actions.push(Action::CreateService {
+                    name: svc.name.clone(),
+                    owner: owner.clone(),
+                    body: svc.clone(),
+                });
+                continue;
+            };
+            if !managed(&obs.meta.labels) {
+                self.plan
+                    .errors
+                    .push(conflict(ObjectKind::Service, &svc.name, &owner));
+                continue;
+            }
+            if let Some((spec, changes)) = self.service_update(svc, obs) {
+                self.plan.actions.push(Action::UpdateService {
+                    name: svc.name.clone(),
+                    owner: owner.clone(),
+                    id: obs.meta.id.clone(),
+                    version: obs.meta.version,
+                    spec,
+                    changes,
+                });
+            }
+        }
+    }
+
+    /// The spec to send and the changes, when the observed service differs.
+    fn service_update(
+        &self,
+        svc: &ServiceSpec,
+        obs: &swarm::Object,
+    ) -> Option<(ServiceSpec, Vec<Change>)> {
+        let want = normalize::service(&to_json(svc), &self.names);
+        let have = normalize::service(&obs.spec, &self.names);
+        let mut changes = diff(&have, &want);
+        let observed_force = obs
+            .spec
+            .pointer("/TaskTemplate/ForceUpdate")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let mut spec = svc.clone();
+        if spec.task_template.force_update > observed_force {
+            changes.push(Change {
+                path: "TaskTemplate.ForceUpdate".into(),
+                old: Some(observed_force.into()),
+                new: Some(spec.task_template.force_update.into()),
+            });
+        }
+        spec.task_template.force_update = spec.task_template.force_update.max(observed_force);
+        (!changes.is_empty()).then_some((spec, changes))
+    }
+
+    /// External networks, configs and secrets that neither exist nor are
+    /// created by the plan: services using them would fail to deploy.
+    fn check_external(&mut self) {
+        let created: BTreeSet<String> = desired_networks(self.desired)
+            .into_iter()
+            .map(|(_, n)| n.name.clone())
+            .collect();
+        let mut missing = Vec::new();
+        for stack in &self.desired.stacks {
+            let owner = stack.owner();
+            for n in &stack.objects.external_networks {
+                if !created.contains(n) && self.snap.network(n).is_none() {
+                    missing.push((ObjectKind::Network, n.clone(), owner.clone()));
+                }
+            }
+            for c in &stack.objects.external_configs {
+                if !self.snap.configs.iter().any(|o| o.meta.name == *c) {
+                    missing.push((ObjectKind::Config, c.clone(), owner.clone()));
+                }
+            }
+            for s in &stack.objects.external_secrets {
+                if !self.snap.secrets.iter().any(|o| o.meta.name == *s) {
+                    missing.push((ObjectKind::Secret, s.clone(), owner.clone()));
+                }
+            }
+        }
+        for (kind, name, owner) in missing {
+            let hint = if kind == ObjectKind::Network {
+                "; declare it as a `Network` manifest, or create it"
+            } else {
+                "; create it (`docker {kind} create`) before deploying"
+            };
+            self.error(
+                kind,
+                &name,
+                &owner,
+                format!("is declared external but does not exist{hint}"),
+            );
+        }
+    }
+
+    /// Whether an object owned by `owner` (and not desired) goes away, and
+    /// why. `superseded` is set for an older version of a content-hashed
+    /// config or secret that the stack still has.
+    fn removal(&self, owner: &str, superseded: Option<&str>) -> Option<String> {
+        let (kind, name) = owner.split_once('/')?;
+        match kind {
+            "Stack" => match self.desired.stack_manifests.get(name) {
+                Some(true) => None,
+                Some(false) => {
+                    if let Some(new) = superseded {
+                        return Some(format!("superseded by `{new}`"));
+                    }
+                    let prune = self.desired.stack(name).is_some_and(|s| s.prune);
+                    (self.options.prune && prune)
+                        .then(|| format!("no longer in the compose files of {owner}"))
+                }
+                None => self.options.prune.then(|| format!("{owner} was deleted")),
+            },
+            "Network" => (self.options.prune
+                && !self.desired.networks.iter().any(|n| n.owner == owner))
+            .then(|| format!("{owner} was deleted")),
+            _ => None,
+        }
+    }
+
+    fn prune(&mut self) {
+        let desired_services: BTreeSet<&str> = self
+            .desired
+            .stacks
+            .iter()
+            .flat_map(|s| s.objects.services.iter().map(|x| x.name.as_str()))
+            .collect();
+        // Services: deleted stacks first, then the others in reverse deploy order.
+        let rank = |owner: &str| {
+            self.desired
+                .stacks
+                .iter()
+                .position(|s| s.owner() == owner)
+                .map_or(0, |i| self.desired.stacks.len() - i)
+        };
+        let mut removed_services = Vec::new();
+        for s in &self.snap.services {
+            if desired_services.contains(s.meta.name.as_str()) || !managed(&s.meta.labels) {
+                continue;
+            }
+            let owner = owner_of(&s.meta.labels);
+            if let Some(reason) = self.removal(owner, None) {
+                removed_services.push((rank(owner), s, reason));
+            }
+        }
+        removed_services.sort_by(|a, b| (a.0, &a.1.meta.name).cmp(&(b.0, &b.1.meta.name)));
+        let removed_ids: BTreeSet<&str> = removed_services
+            .iter()
+            .map(|(_, s, _)| s.meta.id.as_str())
+            .collect();
+
+        // What the services left after the plan use.
+        let mut uses = Uses::default();
+        for stack in &self.desired.stacks {
+            for svc in &stack.objects.services {
+                uses.add(&to_json(svc), &Names::default());
+            }
+        }
+        for s in &self.snap.services {
+            if !desired_services.contains(s.meta.name.as_str())
+                && !removed_ids.contains(s.meta.id.as_str())
+            {
+                uses.add(&s.spec, &self.names);
+            }
+        }
+
+        for (_, s, reason) in removed_services {
+            self.plan.actions.push(Action::RemoveService {
+                name: s.meta.name.clone(),
+                owner: owner_of(&s.meta.labels).to_string(),
+                id: s.meta.id.clone(),
+                reason,
+            });
+        }
+
+        let desired_configs: BTreeMap<&str, &str> = self
+            .desired
+            .stacks
+            .iter()
+            .flat_map(|s| s.objects.configs.iter())
+            .map(|c| (unhashed(&c.name), c.name.as_str()))
+            .collect();
+        let desired_secrets: BTreeMap<&str, &str> = self
+            .desired
+            .stacks
+            .iter()
+            .flat_map(|s| s.objects.secrets.iter())
+            .map(|c| (unhashed(&c.name), c.name.as_str()))
+            .collect();
+        for (kind, observed, wanted, used) in [
+            (
+                ObjectKind::Config,
+                &self.snap.configs,
+                &desired_configs,
+                &uses.configs,
+            ),
+            (
+                ObjectKind::Secret,
+                &self.snap.secrets,
+                &desired_secrets,
+                &uses.secrets,
+            ),
+        ] {
+            let mut list: Vec<&swarm::Object> = observed.iter().collect();
+            list.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
+            for o in list {
+                let name = o.meta.name.as_str();
+                if !managed(&o.meta.labels) || wanted.values().any(|w| *w == name) {
+                    continue;
+                }
+                let owner = owner_of(&o.meta.labels);
+                let superseded = wanted
+                    .get(unhashed(name))
+                    .filter(|_| unhashed(name) != name)
+                    .copied();
+                let Some(reason) = self.removal(owner, superseded) else {
+                    continue;
+                };
+                if used.contains(name) {
+                    self.warn(
+                        kind,
+                        name,
+                        owner,
+                        format!("not removed ({reason}): a service still uses it"),
+                    );
+                    continue;
+                }
+                let (name, owner, id) = (name.to_string(), owner.to_string(), o.meta.id.clone());
+                self.plan.actions.push(match kind {
+                    ObjectKind::Config => Action::RemoveConfig {
+                        name,
+                        owner,
+                        id,
+                        reason,
+                    },
+                    _ => Action::RemoveSecret {
+                        name,
+                        owner,
+                        id,
+                        reason,
+                    },
+                });
+            }
+        }
+
+        let desired_networks: BTreeSet<String> = desired_networks(self.desired)
+            .into_iter()
+            .map(|(_, n)| n.name.clone())
+            .collect();
+        // Stack networks before `Network` manifests' networks.
+        let mut nets: Vec<&swarm::Network> = self
+            .snap
+            .networks
+            .iter()
+            .filter(|n| managed(&n.meta.labels) && !desired_networks.contains(&n.meta.name))
+            .collect();
+        nets.sort_by_key(|n| {
+            (
+                owner_of(&n.meta.labels).starts_with("Network/"),
+                n.meta.name.clone(),
+            )
+        });
+        for n in nets {
+            let owner = owner_of(&n.meta.labels);
+            let Some(reason) = self.removal(owner, None) else {
+                continue;
+            };
+            if uses.networks.contains(&n.meta.name) {
+                self.warn(
+                    ObjectKind::Network,
+                    &n.meta.name,
+                    owner,
+                    format!("not removed ({reason}): a service still uses it"),
+                );
+                continue;
+            }
+            self.plan.actions.push(Action::RemoveNetwork {
+                name: n.meta.name.clone(),
+                owner: owner.to_string(),
+                id: n.meta.id.clone(),
+                reason,
+            });
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Plans for people (text, `kubectl diff` style) and machines (JSON).
+//!
+//! Secret data never appears: a `CreateSecret` body serializes its `Data`
+//! as `(secret data)` (see [`redacted_secret`]), and secrets are never
+//! updated, so no field change can carry it.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Action, Plan, Problem, Verb};
+use crate::compose::api::SecretSpec;
+
+/// What secret data is replaced with in every output.
+pub const REDACTED: &str = "(secret data)";
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Serialize a secret's spec with its data redacted.
+pub(super) fn redacted_secret<S: serde::Serializer>(
+    body: &SecretSpec,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut v = serde_json::to_value(body).map_err(serde::ser::Error::custom)?;
+    if let Some(obj) = v.as_object_mut() {
+        if obj.contains_key("Data") {
+            obj.insert("Data".into(), Value::String(REDACTED.into()));
+        }
+    }
+    v.serialize(s)
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("{code}{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// A value as one line of JSON; absent as `(none)`.
+fn show(v: Option<&Value>) -> String {
+    v.map_or_else(|| "(none)".to_string(), Value::to_string)
+}
+
+pub(super) fn text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    for a in &plan.actions {
+        let (sign, code) = match a.verb() {
+            Verb::Create => ("+", GREEN),
+            Verb::Update => ("~", YELLOW),
+            Verb::Remove => ("-", RED),
+        };
+        let mut head = format!("{sign} {} {}", a.object_kind(), a.name());
+        if !a.owner().is_empty() {
+            let _ = write!(head, " ({})", a.owner());
+        }
+        if let Some(reason) = a.reason() {
+            let _ = write!(head, ": {reason}");
+        }
+        if let Action::CreateNetwork { changes, .. } = a {
+            if !changes.is_empty() {
+                head.push_str(": re-created with");
+            }
+        }
+        let _ = writeln!(out, "{}", paint(color, code, &head));
+        for c in a.changes() {
+            let line = match (&c.old, &c.new) {
+                (None, new) => paint(
+                    color,
+                    GREEN,
+                    &format!("+ {}: {}", c.path, show(new.as_ref())),
+                ),
+                (old, None) => paint(color, RED, &format!("- {}: {}", c.path, show(old.as_ref()))),
+                (old, new) => paint(
+                    color,
+                    YELLOW,
+                    &format!(
+                        "~ {}: {} → {}",
+                        c.path,
+                        show(old.as_ref()),
+                        show(new.as_ref())
+                    ),
+                ),
+            };
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    let problem = |out: &mut String, label: &str, code: &str, p: &Problem| {
+        let _ = writeln!(out, "{}", paint(color, code, &format!("{label}: {p}")));
+    };
+    for p in &plan.errors {
+        problem(&mut out, "error", RED, p);
+    }
+    for p in &plan.warnings {
+        problem(&mut out, "warning", YELLOW, p);
+    }
+    let summary = if plan.actions.is_empty() {
+        if plan.errors.is_empty() {
+            "No changes. The swarm matches the manifests.".to_string()
+        } else {
+            format!(
+                "No changes can be planned, {} {}.",
+                plan.errors.len(),
+                if plan.errors.len() == 1 {
+                    "error"
+                } else {
+                    "errors"
+                }
+            )
+        }
+    } else {
+        let s = plan.summary();
+        format!(
+            "Plan: {} to create, {} to update, {} to remove.",
+            s.create, s.update, s.remove
+        )
+    };
+    let _ = writeln!(out, "{}", paint(color, BOLD, &summary));
+    out
+}
+
+pub(super) fn json(plan: &Plan) -> Value {
+    let mut v = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "summary".into(),
+            serde_json::to_value(plan.summary()).unwrap_or(Value::Null),
+        );
+    }
+    v
+}

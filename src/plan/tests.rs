@@ -1,0 +1,969 @@
+//! Plans against hand-built snapshots.
+//!
+//! Most tests start from one folder of manifests ([`FILES`]), plan against
+//! an empty swarm, store what that plan creates the way dockerd does
+//! ([`daemon_store`]: defaults filled, names turned into IDs), and then
+//! edit that swarm the way a person with the docker CLI would.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::manifest;
+use crate::swarm::Snapshot;
+
+const H: &str = "apiVersion: bosun.dev/v1alpha1\n";
+const SECRET: &str = "s3cr3t-value";
+
+/// The folder most tests use.
+fn files() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "networks.yaml",
+            format!(
+                "{H}kind: Network\nmetadata: {{name: traefik-public, labels: {{team: edge}}}}\n\
+                 spec: {{attachable: true, encrypted: true, options: {{com.docker.network.driver.mtu: \"1200\"}}, \
+                 ipam: {{config: [{{subnet: 10.11.0.0/16}}]}}}}\n"
+            ),
+        ),
+        (
+            "app.yaml",
+            format!(
+                "{H}kind: Stack\nmetadata: {{name: app}}\nspec:\n  compose:\n    services:\n      web:\n        image: nginx:1.25\n        environment: {{A: \"1\", B: \"2\"}}\n        deploy: {{replicas: 2, labels: {{tier: front}}}}\n        networks: [traefik-public, db_backend, default]\n        configs: [{{source: site, target: /etc/site.conf}}]\n        secrets: [token]\n        healthcheck: {{test: [CMD, \"true\"], interval: 10s}}\n        ports: [\"8080:80\"]\n      agent:\n        image: agent:1\n        deploy: {{mode: global}}\n    networks:\n      traefik-public: {{external: true}}\n      db_backend: {{external: true}}\n    configs:\n      site: {{file: ./site.conf}}\n    secrets:\n      token: {{file: ./token.txt}}\n"
+            ),
+        ),
+        ("site.conf", "server {}\n".to_string()),
+        ("token.txt", SECRET.to_string()),
+        (
+            "db.yaml",
+            format!(
+                "{H}kind: Stack\nmetadata: {{name: zdb}}\nspec:\n  compose:\n    services:\n      pg:\n        image: postgres:16\n        networks: [backend]\n    networks:\n      backend: {{name: db_backend}}\n"
+            ),
+        ),
+        (
+            "after.yaml",
+            format!(
+                "{H}kind: Stack\nmetadata: {{name: aaa}}\nspec:\n  dependsOn: [Stack/app]\n  compose:\n    services:\n      job:\n        image: busybox:1\n"
+            ),
+        ),
+        (
+            "old.yaml",
+            format!(
+                "{H}kind: Stack\nmetadata: {{name: old}}\nspec:\n  suspend: true\n  compose:\n    services:\n      x:\n        image: old:1\n"
+            ),
+        ),
+        (
+            "placement.yaml",
+            format!(
+                "{H}kind: PlacementPolicy\nmetadata: {{name: spread}}\nspec:\n  selector: {{services: [\"app_*\"]}}\n  preferences: [{{spread: node.labels.rack}}]\n  constraints: [\"node.role == worker\"]\n  maxReplicasPerNode: 1\n"
+            ),
+        ),
+        (
+            "nodes.yaml",
+            format!(
+                "{H}kind: NodeLabels\nmetadata: {{name: racks}}\nspec:\n  rules:\n    - selector: {{hostname: worker1}}\n      labels: {{rack: a}}\n    - selector: {{role: manager}}\n      labels: {{rack: m, lb: \"true\"}}\n"
+            ),
+        ),
+    ]
+}
+
+fn build_from(files: &[(&str, String)]) -> DesiredState {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("write");
+    }
+    let d = manifest::load(dir.path()).unwrap_or_else(|e| panic!("invalid manifests:\n{e}"));
+    DesiredState::build(&d, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn desired() -> DesiredState {
+    build_from(&files())
+}
+
+fn nodes() -> Vec<Value> {
+    vec![
+        json!({"ID": "n-manager1", "Version": {"Index": 5},
+               "Spec": {"Role": "manager", "Availability": "active", "Labels": {}},
+               "Description": {"Hostname": "manager1"}, "Status": {"State": "ready"}}),
+        json!({"ID": "n-worker1", "Version": {"Index": 6},
+               "Spec": {"Role": "worker", "Availability": "active", "Labels": {"owner": "ops"}},
+               "Description": {"Hostname": "worker1"}, "Status": {"State": "ready"}}),
+    ]
+}
+
+fn fill(obj: &mut serde_json::Map<String, Value>, key: &str, v: Value) {
+    if obj
+        .get(key)
+        .is_none_or(|x| x.is_null() || *x == json!("") || *x == json!(0))
+    {
+        obj.insert(key.into(), v);
+    }
+}
+
+/// What dockerd 20.10 stores for a service create body (see the corpus
+/// and the module docs of `normalize`), written independently of it.
+fn daemon_store(body: &Value, net_ids: &BTreeMap<String, String>) -> Value {
+    let mut v = body.clone();
+    let root = v.as_object_mut().expect("object");
+    if let Some(rep) = root.get_mut("Mode").and_then(|m| m.get_mut("Replicated")) {
+        if rep.get("Replicas").is_none() {
+            rep["Replicas"] = json!(1);
+        }
+    }
+    for key in ["UpdateConfig", "RollbackConfig"] {
+        let cfg = root.entry(key).or_insert_with(|| json!({"Parallelism": 1}));
+        let cfg = cfg.as_object_mut().expect("object");
+        fill(cfg, "FailureAction", json!("pause"));
+        fill(cfg, "Monitor", json!(5_000_000_000_i64));
+        fill(cfg, "MaxFailureRatio", json!(0));
+        fill(cfg, "Order", json!("stop-first"));
+    }
+    if let Some(ep) = root.get_mut("EndpointSpec").and_then(Value::as_object_mut) {
+        fill(ep, "Mode", json!("vip"));
+        if let Some(ports) = ep.get_mut("Ports").and_then(Value::as_array_mut) {
+            for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                fill(p, "Protocol", json!("tcp"));
+                fill(p, "PublishMode", json!("ingress"));
+            }
+        }
+    }
+    let task = root
+        .get_mut("TaskTemplate")
+        .and_then(Value::as_object_mut)
+        .expect("task");
+    fill(task, "Runtime", json!("container"));
+    task.entry("Placement").or_insert_with(|| json!({}));
+    task.entry("Resources").or_insert_with(|| json!({}));
+    let rp = task.entry("RestartPolicy").or_insert_with(|| json!({}));
+    let rp = rp.as_object_mut().expect("object");
+    fill(rp, "Condition", json!("any"));
+    if rp.get("Delay").is_none() {
+        rp.insert("Delay".into(), json!(5_000_000_000_i64));
+    }
+    rp.entry("MaxAttempts").or_insert(json!(0));
+    if let Some(nets) = task.get_mut("Networks").and_then(Value::as_array_mut) {
+        for n in nets {
+            let name = n["Target"].as_str().unwrap_or_default().to_string();
+            n["Target"] = json!(net_ids.get(&name).cloned().unwrap_or(name));
+        }
+    }
+    let cs = task
+        .get_mut("ContainerSpec")
+        .and_then(Value::as_object_mut)
+        .expect("cs");
+    if cs.get("StopGracePeriod").is_none() {
+        cs.insert("StopGracePeriod".into(), json!(10_000_000_000_i64));
+    }
+    cs.entry("DNSConfig").or_insert_with(|| json!({}));
+    fill(cs, "Isolation", json!("default"));
+    for (list, id, name) in [
+        ("Secrets", "SecretID", "SecretName"),
+        ("Configs", "ConfigID", "ConfigName"),
+    ] {
+        if let Some(refs) = cs.get_mut(list).and_then(Value::as_array_mut) {
+            for r in refs {
+                let n = r[name].as_str().unwrap_or_default().to_string();
+                r[id] = json!(format!("id-{n}"));
+            }
+        }
+    }
+    v
+}
+
+/// The swarm after a perfect apply of `plan` onto `base` (creates only).
+fn store(base: &Snapshot, p: &Plan) -> Snapshot {
+    let mut nets: Vec<Value> = base.networks.iter().map(|n| n.raw.clone()).collect();
+    let mut net_ids: BTreeMap<String, String> = base
+        .networks
+        .iter()
+        .map(|n| (n.meta.name.clone(), n.meta.id.clone()))
+        .collect();
+    let obj = |o: &swarm::Object| json!({"ID": o.meta.id, "Version": {"Index": o.meta.version}, "Spec": o.spec});
+    let mut configs: Vec<Value> = base.configs.iter().map(obj).collect();
+    let mut secrets: Vec<Value> = base.secrets.iter().map(obj).collect();
+    let mut services: Vec<Value> = base.services.iter().map(obj).collect();
+    let node_list: Vec<Value> = base
+        .nodes
+        .iter()
+        .map(|n| {
+            let spec = p
+                .actions
+                .iter()
+                .find_map(|a| match a {
+                    Action::UpdateNode { id, spec, .. } if *id == n.meta.id => Some(spec.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| n.spec.clone());
+            json!({"ID": n.meta.id, "Version": {"Index": n.meta.version + 1}, "Spec": spec,
+                   "Description": {"Hostname": n.hostname}, "Status": {"State": n.state}})
+        })
+        .collect();
+    for a in &p.actions {
+        match a {
+            Action::CreateNetwork { name, body, .. } => {
+                let id = format!("id-{name}");
+                net_ids.insert(name.clone(), id.clone());
+                let mut options = body.options.clone().unwrap_or_default();
+                options.insert(
+                    "com.docker.network.driver.overlay.vxlanid_list".into(),
+                    "4097".into(),
+                );
+                let config = body
+                    .ipam
+                    .as_ref()
+                    .and_then(|i| i.config.clone())
+                    .map_or_else(
+                        || vec![json!({"Subnet": "10.0.5.0/24", "Gateway": "10.0.5.1"})],
+                        |c| {
+                            c.iter()
+                                .map(|c| json!({"Subnet": c.subnet, "Gateway": "10.11.0.1"}))
+                                .collect::<Vec<_>>()
+                        },
+                    );
+                nets.push(
+                    json!({"Name": name, "Id": id, "Scope": "swarm", "Driver": body.driver,
+                    "EnableIPv6": false, "Internal": body.internal, "Attachable": body.attachable,
+                    "Ingress": body.ingress, "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+                    "IPAM": {"Driver": "default", "Options": null, "Config": config},
+                    "Options": options, "Labels": body.labels}),
+                );
+            }
+            Action::CreateConfig { name, body, .. } => configs
+                .push(json!({"ID": format!("id-{name}"), "Version": {"Index": 2}, "Spec": body})),
+            Action::CreateSecret { name, body, .. } => {
+                let mut spec = serde_json::to_value(body).expect("json");
+                spec.as_object_mut().expect("object").remove("Data");
+                secrets.push(
+                    json!({"ID": format!("id-{name}"), "Version": {"Index": 3}, "Spec": spec}),
+                );
+            }
+            _ => {}
+        }
+    }
+    for a in &p.actions {
+        if let Action::CreateService { name, body, .. } = a {
+            let spec = daemon_store(&serde_json::to_value(body).expect("json"), &net_ids);
+            services
+                .push(json!({"ID": format!("id-{name}"), "Version": {"Index": 10}, "Spec": spec}));
+        }
+    }
+    let node_list = if node_list.is_empty() {
+        nodes()
+    } else {
+        node_list
+    };
+    Snapshot::from_json(
+        &json!({}),
+        &node_list,
+        &nets,
+        &services,
+        &configs,
+        &secrets,
+        &[],
+    )
+}
+
+fn empty_swarm() -> Snapshot {
+    Snapshot::from_json(&json!({}), &nodes(), &[], &[], &[], &[], &[])
+}
+
+/// The swarm after bosun applied `d` to an empty swarm.
+fn converged(d: &DesiredState) -> Snapshot {
+    let base = empty_swarm();
+    store(&base, &plan(d, &base, &Options::default()))
+}
+
+fn kinds(p: &Plan) -> Vec<String> {
+    p.actions
+        .iter()
+        .map(|a| format!("{} {}", a.kind_name(), a.name()))
+        .collect()
+}
+
+fn service_mut<'a>(snap: &'a mut Snapshot, name: &str) -> &'a mut swarm::Object {
+    snap.services
+        .iter_mut()
+        .find(|s| s.meta.name == name)
+        .expect("service")
+}
+
+fn only_update(p: &Plan) -> (&str, &[Change]) {
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    match p.actions.as_slice() {
+        [Action::UpdateService { name, changes, .. }] => (name, changes),
+        other => panic!("expected one UpdateService, got {other:#?}"),
+    }
+}
+
+// --- ordering --------------------------------------------------------------
+
+#[test]
+fn an_empty_swarm_gets_networks_then_configs_then_nodes_then_services_in_stack_order() {
+    let d = desired();
+    let p = plan(&d, &empty_swarm(), &Options::default());
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let hash = |prefix: &str, list: &[String]| {
+        list.iter()
+            .find(|n| n.starts_with(prefix))
+            .cloned()
+            .expect("hashed name")
+    };
+    let config = hash(
+        "app_site-",
+        &d.stacks
+            .iter()
+            .flat_map(|s| s.objects.configs.iter().map(|c| c.name.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let secret = hash(
+        "app_token-",
+        &d.stacks
+            .iter()
+            .flat_map(|s| s.objects.secrets.iter().map(|c| c.name.clone()))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        kinds(&p),
+        [
+            "CreateNetwork traefik-public".to_string(),
+            "CreateNetwork db_backend".into(),
+            "CreateNetwork app_default".into(),
+            "CreateNetwork aaa_default".into(),
+            format!("CreateConfig {config}"),
+            format!("CreateSecret {secret}"),
+            "UpdateNode manager1".into(),
+            "UpdateNode worker1".into(),
+            // zdb creates db_backend, which app uses as external: zdb first;
+            // aaa depends on app.
+            "CreateService zdb_pg".into(),
+            "CreateService app_agent".into(),
+            "CreateService app_web".into(),
+            "CreateService aaa_job".into(),
+        ]
+    );
+}
+
+#[test]
+fn a_stack_using_a_network_manifest_as_external_comes_after_it() {
+    let d = desired();
+    let p = plan(&d, &empty_swarm(), &Options::default());
+    let pos = |needle: &str| kinds(&p).iter().position(|k| k == needle).expect(needle);
+    assert!(pos("CreateNetwork traefik-public") < pos("CreateService app_web"));
+}
+
+// --- convergence -------------------------------------------------------------
+
+#[test]
+fn a_swarm_equal_to_the_manifests_gives_an_empty_plan() {
+    let d = desired();
+    let snap = converged(&d);
+    let p = plan(&d, &snap, &Options { prune: true });
+    assert!(p.is_empty(), "{}", p.render_text(false));
+    assert_eq!(
+        p.render_text(false),
+        "No changes. The swarm matches the manifests.\n"
+    );
+}
+
+#[test]
+fn the_health_check_is_compared_under_the_daemons_field_name() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let web = service_mut(&mut snap, "app_web");
+    assert!(
+        web.spec
+            .pointer("/TaskTemplate/ContainerSpec/Healthcheck/Test")
+            .is_some()
+    );
+    web.spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Interval"] =
+        json!(30_000_000_000_i64);
+    let p = plan(&d, &snap, &Options::default());
+    let (_, changes) = only_update(&p);
+    assert_eq!(
+        changes[0].path,
+        "TaskTemplate.ContainerSpec.Healthcheck.Interval"
+    );
+}
+
+// --- drift -------------------------------------------------------------------
+
+#[test]
+fn a_manual_replica_change_is_drift() {
+    let d = desired();
+    let mut snap = converged(&d);
+    service_mut(&mut snap, "app_web").spec["Mode"]["Replicated"]["Replicas"] = json!(7);
+    let p = plan(&d, &snap, &Options::default());
+    let (name, changes) = only_update(&p);
+    assert_eq!(name, "app_web");
+    assert_eq!(
+        changes,
+        [Change {
+            path: "Mode.Replicated.Replicas".into(),
+            old: Some(json!(7)),
+            new: Some(json!(2)),
+        }]
+    );
+    let text = p.render_text(false);
+    assert!(
+        text.contains("~ service app_web (Stack/app)\n    ~ Mode.Replicated.Replicas: 7 → 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Plan: 0 to create, 1 to update, 0 to remove.\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_added_env_var_is_drift() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let web = service_mut(&mut snap, "app_web");
+    web.spec["TaskTemplate"]["ContainerSpec"]["Env"]
+        .as_array_mut()
+        .expect("env")
+        .push(json!("X=1"));
+    let p = plan(&d, &snap, &Options::default());
+    let (_, changes) = only_update(&p);
+    assert_eq!(changes[0].path, "TaskTemplate.ContainerSpec.Env[2]");
+    assert_eq!(changes[0].old, Some(json!("X=1")));
+    assert_eq!(changes[0].new, None);
+}
+
+#[test]
+fn a_changed_image_is_drift_and_the_update_carries_the_version_and_full_spec() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let web = service_mut(&mut snap, "app_web");
+    web.spec["TaskTemplate"]["ContainerSpec"]["Image"] = json!("other:2");
+    web.meta.version = 42;
+    let p = plan(&d, &snap, &Options::default());
+    let (_, changes) = only_update(&p);
+    assert_eq!(changes[0].path, "TaskTemplate.ContainerSpec.Image");
+    let Action::UpdateService {
+        version, spec, id, ..
+    } = &p.actions[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((*version, id.as_str()), (42, "id-app_web"));
+    assert_eq!(
+        spec.task_template
+            .container_spec
+            .as_ref()
+            .map(|c| c.image.as_str()),
+        Some("nginx:1.25")
+    );
+    // Networks by name, for apply to resolve.
+    assert!(
+        spec.task_template
+            .networks
+            .iter()
+            .any(|n| n.target == "traefik-public")
+    );
+}
+
+#[test]
+fn force_update_never_goes_down() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let web = service_mut(&mut snap, "app_web");
+    web.spec["TaskTemplate"]["ForceUpdate"] = json!(3);
+    assert!(plan(&d, &snap, &Options::default()).is_empty());
+    service_mut(&mut snap, "app_web").spec["TaskTemplate"]["ContainerSpec"]["Image"] = json!("x:1");
+    let p = plan(&d, &snap, &Options::default());
+    let Action::UpdateService { spec, .. } = &p.actions[0] else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(spec.task_template.force_update, 3);
+}
+
+#[test]
+fn a_removed_node_label_is_put_back_and_foreign_labels_stay() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let worker = snap
+        .nodes
+        .iter_mut()
+        .find(|n| n.hostname == "worker1")
+        .expect("worker1");
+    assert_eq!(
+        worker.meta.labels.get("owner").map(String::as_str),
+        Some("ops")
+    );
+    worker.meta.labels.remove("rack");
+    let p = plan(&d, &snap, &Options::default());
+    let [
+        Action::UpdateNode {
+            name,
+            spec,
+            changes,
+            version,
+            ..
+        },
+    ] = p.actions.as_slice()
+    else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(name, "worker1");
+    assert_eq!(*version, 7);
+    assert_eq!(
+        spec["Labels"],
+        json!({"owner": "ops", "rack": "a", "dev.bosun.node-labels": "rack"})
+    );
+    assert_eq!(spec["Role"], json!("worker"));
+    assert_eq!(changes[0].path, "Labels.rack");
+}
+
+#[test]
+fn node_labels_bosun_no_longer_wants_are_removed_and_only_those() {
+    let node = json!({"ID": "n1", "Version": {"Index": 9},
+        "Spec": {"Role": "worker", "Availability": "active",
+                 "Labels": {"rack": "a", "zone": "x", "manual": "1", "dev.bosun.node-labels": "rack,zone"}},
+        "Description": {"Hostname": "worker1"}, "Status": {"State": "ready"}});
+    let snap = Snapshot::from_json(&json!({}), &[node], &[], &[], &[], &[], &[]);
+    let rules = vec![NodeRule {
+        owner: "NodeLabels/racks".into(),
+        selector: manifest::NodeSelector {
+            hostname: Some("worker*".into()),
+            ..Default::default()
+        },
+        labels: BTreeMap::from([("rack".to_string(), "b".to_string())]),
+        availability: Some(manifest::Availability::Drain),
+    }];
+    let d = DesiredState {
+        node_rules: rules,
+        ..DesiredState::default()
+    };
+    let p = plan(&d, &snap, &Options::default());
+    let [Action::UpdateNode { spec, .. }] = p.actions.as_slice() else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(
+        spec["Labels"],
+        json!({"rack": "b", "manual": "1", "dev.bosun.node-labels": "rack"})
+    );
+    assert_eq!(spec["Availability"], json!("drain"));
+    // Without any rule, bosun takes back exactly what it set.
+    let p = plan(&DesiredState::default(), &snap, &Options::default());
+    let [Action::UpdateNode { spec, .. }] = p.actions.as_slice() else {
+        panic!("{p:#?}")
+    };
+    assert_eq!(spec["Labels"], json!({"manual": "1"}));
+}
+
+#[test]
+fn a_deleted_network_is_created_again() {
+    let d = desired();
+    let mut snap = converged(&d);
+    snap.networks.retain(|n| n.meta.name != "traefik-public");
+    let p = plan(&d, &snap, &Options::default());
+    // The service still points at the old network's ID: it is re-attached.
+    assert_eq!(
+        kinds(&p),
+        ["CreateNetwork traefik-public", "UpdateService app_web"]
+    );
+    assert!(
+        p.actions[1]
+            .changes()
+            .iter()
+            .any(|c| c.path.starts_with("TaskTemplate.Networks"))
+    );
+}
+
+#[test]
+fn a_changed_network_in_use_is_an_error_and_unused_it_is_recreated() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let net = snap
+        .networks
+        .iter_mut()
+        .find(|n| n.meta.name == "traefik-public")
+        .expect("net");
+    net.raw["Attachable"] = json!(false);
+    let p = plan(&d, &snap, &Options::default());
+    assert!(p.actions.is_empty(), "{p:#?}");
+    assert_eq!(p.errors.len(), 1);
+    assert!(p.errors[0].message.contains("app_web"), "{}", p.errors[0]);
+    assert!(
+        p.errors[0].message.contains("Attachable"),
+        "{}",
+        p.errors[0]
+    );
+    // Unused: remove and create, with the reason.
+    snap.services.retain(|s| s.meta.name != "app_web");
+    let p = plan(&d, &snap, &Options::default());
+    assert_eq!(
+        kinds(&p)[..2],
+        [
+            "RemoveNetwork traefik-public",
+            "CreateNetwork traefik-public"
+        ]
+    );
+    assert_eq!(p.actions[1].changes()[0].path, "Attachable");
+}
+
+// --- bodies --------------------------------------------------------------
+
+#[test]
+fn network_manifests_become_create_bodies_with_bosun_labels() {
+    let d = desired();
+    let n = &d.networks[0];
+    let body = serde_json::to_value(&n.body).expect("json");
+    assert_eq!(body["Name"], "traefik-public");
+    assert_eq!(body["Driver"], "overlay");
+    assert_eq!(body["Scope"], "swarm");
+    assert_eq!(body["Attachable"], true);
+    assert_eq!(
+        body["Options"],
+        json!({"com.docker.network.driver.mtu": "1200", "encrypted": ""})
+    );
+    assert_eq!(body["IPAM"]["Config"], json!([{"Subnet": "10.11.0.0/16"}]));
+    assert_eq!(body["Labels"]["team"], "edge");
+    assert_eq!(body["Labels"]["dev.bosun.managed-by"], "bosun");
+    assert_eq!(body["Labels"]["dev.bosun.owner"], "Network/traefik-public");
+    assert_eq!(
+        body["Labels"]["dev.bosun.spec-hash"].as_str().map(str::len),
+        Some(16)
+    );
+}
+
+#[test]
+fn placement_policies_add_constraints_preferences_and_max_replicas() {
+    let d = desired();
+    let app = d.stack("app").expect("app");
+    let svc = |n: &str| {
+        app.objects
+            .services
+            .iter()
+            .find(|s| s.name == n)
+            .expect("service")
+    };
+    let web = svc("app_web")
+        .task_template
+        .placement
+        .clone()
+        .expect("placement");
+    assert_eq!(web.constraints, ["node.role == worker"]);
+    assert_eq!(web.preferences.len(), 1);
+    assert_eq!(web.max_replicas, 1);
+    // Global: constraints only, swarm ignores preferences there.
+    let agent = svc("app_agent")
+        .task_template
+        .placement
+        .clone()
+        .expect("placement");
+    assert_eq!(agent.constraints, ["node.role == worker"]);
+    assert!(agent.preferences.is_empty());
+    assert_eq!(agent.max_replicas, 0);
+    // Other stacks are not selected.
+    let pg = &d.stack("zdb").expect("zdb").objects.services[0];
+    assert!(
+        pg.task_template
+            .placement
+            .as_ref()
+            .is_none_or(|p| p.constraints.is_empty() && p.preferences.is_empty())
+    );
+}
+
+// --- ownership -------------------------------------------------------------
+
+fn managed_service(name: &str, owner: &str) -> Value {
+    json!({"ID": format!("id-{name}"), "Version": {"Index": 1},
+           "Spec": {"Name": name, "Labels": {"dev.bosun.managed-by": "bosun", "dev.bosun.owner": owner},
+                    "TaskTemplate": {"ContainerSpec": {"Image": "x"}}, "Mode": {"Replicated": {"Replicas": 1}}}})
+}
+
+#[test]
+fn prune_removes_only_what_bosun_owns_services_then_configs_then_networks() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let gone = Snapshot::from_json(
+        &json!({}),
+        &[],
+        &[
+            json!({"Id": "n-gone", "Name": "gone_default", "Scope": "swarm", "Driver": "overlay",
+                   "Labels": {"dev.bosun.managed-by": "bosun", "dev.bosun.owner": "Stack/gone"}}),
+            json!({"Id": "n-look", "Name": "gone_lookalike", "Scope": "swarm", "Driver": "overlay",
+                   "Labels": {"com.docker.stack.namespace": "gone"}}),
+            json!({"Id": "n-oldnet", "Name": "oldnet", "Scope": "swarm", "Driver": "overlay",
+                   "Labels": {"dev.bosun.managed-by": "bosun", "dev.bosun.owner": "Network/oldnet"}}),
+        ],
+        &[
+            managed_service("gone_web", "Stack/gone"),
+            managed_service("app_removed", "Stack/app"),
+            json!({"ID": "id-hand", "Version": {"Index": 1},
+                   "Spec": {"Name": "gone_hand", "Labels": {"com.docker.stack.namespace": "gone"},
+                            "TaskTemplate": {"ContainerSpec": {"Image": "x"}}}}),
+            managed_service("vip_x", "VipPolicy/x"),
+        ],
+        &[json!({"ID": "c-gone", "Version": {"Index": 1},
+                 "Spec": {"Name": "gone_conf-0123abcd", "Labels": {"dev.bosun.managed-by": "bosun", "dev.bosun.owner": "Stack/gone"}}})],
+        &[
+            json!({"ID": "s-hand", "Version": {"Index": 1}, "Spec": {"Name": "gone_token-0123abcd", "Labels": {}}}),
+        ],
+        &[],
+    );
+    snap.networks.extend(gone.networks);
+    snap.services.extend(gone.services);
+    snap.configs.extend(gone.configs);
+    snap.secrets.extend(gone.secrets);
+
+    assert!(
+        plan(&d, &snap, &Options::default()).is_empty(),
+        "no prune: nothing removed"
+    );
+    let p = plan(&d, &snap, &Options { prune: true });
+    assert_eq!(
+        kinds(&p),
+        [
+            "RemoveService gone_web",
+            "RemoveService app_removed",
+            "RemoveConfig gone_conf-0123abcd",
+            "RemoveNetwork gone_default",
+            "RemoveNetwork oldnet",
+        ]
+    );
+    assert_eq!(p.actions[0].reason(), Some("Stack/gone was deleted"));
+    assert_eq!(
+        p.actions[1].reason(),
+        Some("no longer in the compose files of Stack/app")
+    );
+}
+
+#[test]
+fn a_stack_with_prune_false_keeps_services_that_left_its_compose() {
+    let mut f = files();
+    f[1].1 = f[1]
+        .1
+        .replace("spec:\n  compose:", "spec:\n  prune: false\n  compose:");
+    let d = build_from(&f);
+    let mut snap = converged(&d);
+    snap.services
+        .push(swarm::Object::from_json(&managed_service(
+            "app_removed",
+            "Stack/app",
+        )));
+    assert!(plan(&d, &snap, &Options { prune: true }).is_empty());
+}
+
+#[test]
+fn a_name_taken_by_an_unmanaged_object_is_a_conflict_and_nothing_is_planned_for_it() {
+    let d = desired();
+    let snap = Snapshot::from_json(
+        &json!({}),
+        &nodes(),
+        &[
+            json!({"Id": "x", "Name": "traefik-public", "Scope": "swarm", "Driver": "overlay", "Labels": {}}),
+        ],
+        &[
+            json!({"ID": "y", "Version": {"Index": 1}, "Spec": {"Name": "app_web", "Labels": {"com.docker.stack.namespace": "app"}}}),
+        ],
+        &[],
+        &[],
+        &[],
+    );
+    let p = plan(&d, &snap, &Options { prune: true });
+    assert!(
+        !kinds(&p)
+            .iter()
+            .any(|k| k.ends_with(" traefik-public") || k.ends_with(" app_web")),
+        "{:?}",
+        kinds(&p)
+    );
+    let names: Vec<_> = p.errors.iter().map(|e| (e.kind, e.name.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            (ObjectKind::Network, "traefik-public"),
+            (ObjectKind::Service, "app_web")
+        ]
+    );
+    assert!(p.errors[0].message.contains("not managed by bosun"));
+    assert!(!p.is_empty());
+    assert!(p.render_text(false).contains("error: network traefik-public (Network/traefik-public): a network named `traefik-public` already exists and is not managed by bosun"));
+}
+
+#[test]
+fn a_missing_external_network_is_an_error() {
+    let mut f = files();
+    f.retain(|(n, _)| *n != "networks.yaml");
+    let d = build_from(&f);
+    let p = plan(&d, &empty_swarm(), &Options::default());
+    assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+    assert_eq!(p.errors[0].name, "traefik-public");
+    assert!(p.errors[0].message.contains("external"));
+}
+
+// --- configs and secrets --------------------------------------------------------
+
+#[test]
+fn a_config_content_change_creates_the_new_version_rolls_the_service_and_removes_the_old() {
+    let d = desired();
+    let snap = converged(&d);
+    let mut f = files();
+    f[2].1 = "server { listen 81; }\n".into();
+    let d2 = build_from(&f);
+    let p = plan(&d2, &snap, &Options::default());
+    let k = kinds(&p);
+    let old = d.stack("app").expect("app").objects.configs[0].name.clone();
+    let new = d2.stack("app").expect("app").objects.configs[0]
+        .name
+        .clone();
+    assert_ne!(old, new);
+    assert_eq!(
+        k,
+        [
+            format!("CreateConfig {new}"),
+            "UpdateService app_web".into(),
+            format!("RemoveConfig {old}"),
+        ]
+    );
+    let change = &p.actions[1].changes();
+    assert!(
+        change.iter().any(
+            |c| c.path == "TaskTemplate.ContainerSpec.Configs[0].ConfigName"
+                && c.old == Some(json!(old))
+                && c.new == Some(json!(new))
+        ),
+        "{change:?}"
+    );
+    assert_eq!(
+        p.actions[2].reason(),
+        Some(format!("superseded by `{new}`").as_str())
+    );
+}
+
+#[test]
+fn a_superseded_config_still_used_by_another_service_is_kept_with_a_warning() {
+    let d = desired();
+    let mut snap = converged(&d);
+    let old = d.stack("app").expect("app").objects.configs[0].name.clone();
+    let mut other = managed_service("other_svc", "Stack/old");
+    other["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"] =
+        json!([{"ConfigID": format!("id-{old}"), "ConfigName": old}]);
+    snap.services.push(swarm::Object::from_json(&other));
+    let mut f = files();
+    f[2].1 = "changed\n".into();
+    let p = plan(&build_from(&f), &snap, &Options { prune: true });
+    assert!(
+        !kinds(&p).iter().any(|k| k.starts_with("RemoveConfig")),
+        "{:?}",
+        kinds(&p)
+    );
+    assert_eq!(p.warnings.len(), 1);
+    assert!(p.warnings[0].message.contains("still uses it"));
+}
+
+#[test]
+fn secret_data_never_appears_in_text_or_json() {
+    let d = desired();
+    let p = plan(&d, &empty_swarm(), &Options::default());
+    let Some(Action::CreateSecret { body, .. }) = p
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::CreateSecret { .. }))
+    else {
+        panic!("no secret")
+    };
+    assert_eq!(body.data, SECRET.as_bytes(), "apply still gets the data");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
+    for out in [
+        p.render_text(false),
+        p.render_text(true),
+        p.to_json().to_string(),
+        serde_json::to_string(&p).expect("json"),
+    ] {
+        assert!(!out.contains(SECRET) && !out.contains(&b64), "{out}");
+    }
+    let json = p.to_json();
+    let secret = json["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["action"] == "CreateSecret"))
+        .expect("secret action");
+    assert_eq!(secret["body"]["Data"], "(secret data)");
+}
+
+// --- suspend ---------------------------------------------------------------
+
+#[test]
+fn a_suspended_stack_is_neither_updated_nor_pruned() {
+    let d = desired();
+    assert!(d.stack("old").is_none());
+    assert_eq!(d.stack_manifests.get("old"), Some(&true));
+    let mut snap = converged(&d);
+    let mut old = managed_service("old_x", "Stack/old");
+    old["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] = json!("drifted:9");
+    snap.services.push(swarm::Object::from_json(&old));
+    snap.services
+        .push(swarm::Object::from_json(&managed_service(
+            "old_y",
+            "Stack/old",
+        )));
+    assert!(plan(&d, &snap, &Options { prune: true }).is_empty());
+}
+
+// --- render --------------------------------------------------------------
+
+#[test]
+fn the_text_has_one_line_per_object_colour_only_when_asked_and_a_summary() {
+    let d = desired();
+    let p = plan(&d, &empty_swarm(), &Options::default());
+    let text = p.render_text(false);
+    assert!(
+        text.starts_with("+ network traefik-public (Network/traefik-public)\n"),
+        "{text}"
+    );
+    assert!(text.contains("~ node worker1 (NodeLabels/racks)\n    + Labels[\"dev.bosun.node-labels\"]: \"rack\"\n    + Labels.rack: \"a\"\n"), "{text}");
+    assert!(!text.contains('\x1b'));
+    assert!(
+        text.ends_with("Plan: 10 to create, 2 to update, 0 to remove.\n"),
+        "{text}"
+    );
+    let colored = p.render_text(true);
+    assert!(
+        colored.contains("\x1b[32m+ network traefik-public"),
+        "{colored}"
+    );
+    let json = p.to_json();
+    assert_eq!(
+        json["summary"],
+        json!({"create": 10, "update": 2, "remove": 0})
+    );
+    assert_eq!(json["actions"][0]["action"], "CreateNetwork");
+    assert_eq!(json["actions"][0]["owner"], "Network/traefik-public");
+}
+
+#[test]
+fn every_example_folder_plans_without_errors_and_converges() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("examples")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty());
+    for dir in dirs {
+        let m = manifest::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let d = DesiredState::build(&m, &BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let base = empty_swarm();
+        let first = plan(&d, &base, &Options { prune: true });
+        // External objects the examples expect to exist are the only errors.
+        for e in &first.errors {
+            assert!(e.message.contains("external"), "{}: {e}", dir.display());
+        }
+        let snap = store(&base, &first);
+        let again = plan(&d, &snap, &Options { prune: true });
+        assert!(
+            again.actions.is_empty(),
+            "{}:\n{}",
+            dir.display(),
+            again.render_text(false)
+        );
+    }
+}
