@@ -6,6 +6,7 @@ mod examples;
 mod plan;
 mod sandbox;
 mod schema;
+mod source;
 mod support;
 mod swarm;
 mod validate;

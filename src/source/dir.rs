@@ -219,11 +219,11 @@ impl DirSource {
     }
 
     /// The triggers as a stream (see [`changed`](Self::changed)).
-    pub fn triggers(&mut self) -> impl Stream<Item = Trigger> + '_ {
-        futures::stream::unfold(self, |source| async move {
+    pub fn triggers(&mut self) -> impl Stream<Item = Trigger> + Unpin + '_ {
+        Box::pin(futures::stream::unfold(self, |source| async move {
             let trigger = source.changed().await?;
             Some((trigger, source))
-        })
+        }))
     }
 
     /// The folder's content revision (see [`revision`]).
