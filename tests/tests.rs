@@ -3,6 +3,7 @@
 mod compose_corpus;
 mod conformance;
 mod examples;
+mod lease;
 mod plan;
 mod sandbox;
 mod schema;
