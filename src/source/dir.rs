@@ -177,10 +177,12 @@ impl DirSource {
         // The debouncer merges per-path events (rename pairs, create +
         // modify) over a fraction of the window; `changed` does the rest.
         let mut debouncer =
-            new_debouncer(window / 4, None, handler).map_err(|source| Error::WatchFailed {
-                path: root.clone(),
-                source,
-            })?;
+            new_debouncer((window / 4).max(Duration::from_millis(5)), None, handler).map_err(
+                |source| Error::WatchFailed {
+                    path: root.clone(),
+                    source,
+                },
+            )?;
         debouncer
             .watch(&root, RecursiveMode::Recursive)
             .map_err(|source| Error::WatchFailed {

@@ -589,7 +589,8 @@ impl GitSource {
         if env.askpass {
             cmd.env("GIT_ASKPASS", dir.join(".git").join(ASKPASS));
         } else {
-            cmd.env_remove("GIT_ASKPASS");
+            // git would fall back to a desktop's SSH_ASKPASS for prompts.
+            cmd.env_remove("GIT_ASKPASS").env_remove("SSH_ASKPASS");
         }
         cmd.env("SSH_ASKPASS_REQUIRE", "never");
         for (k, v) in &env.vars {
