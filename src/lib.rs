@@ -7,8 +7,10 @@
 
 pub mod cli;
 pub mod compose;
+pub mod controller;
 pub mod manifest;
 pub mod plan;
 pub mod sandbox;
+pub mod source;
 pub mod swarm;
 pub mod yaml;

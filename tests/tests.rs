@@ -3,9 +3,11 @@
 mod compose_corpus;
 mod conformance;
 mod examples;
+mod lease;
 mod plan;
 mod sandbox;
 mod schema;
+mod source;
 mod support;
 mod swarm;
 mod validate;
