@@ -57,7 +57,10 @@ fn assert_nothing_left(name: &str) {
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(&dir) {
-            left.push(format!("process {:?}: {cmdline}", entry.file_name()));
+            left.push(format!(
+                "process {}: {cmdline}",
+                entry.file_name().display()
+            ));
         }
     }
     let netns_prefix = format!("bosun-{name}-");

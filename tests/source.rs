@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -551,7 +552,6 @@ async fn git_source_never_shows_a_token_from_the_url_in_errors_or_logs() {
     assert!(!config.contains(TOKEN), "{config}");
     let helper = fs::read_to_string(tmp.path().join("co/.git/bosun-askpass")).expect("askpass");
     assert!(!helper.contains(TOKEN), "{helper}");
-    use std::os::unix::fs::PermissionsExt as _;
     let mode = fs::metadata(tmp.path().join("co/.git/bosun-askpass"))
         .expect("askpass")
         .permissions()

@@ -90,10 +90,9 @@ pub fn bosunify(mut objs: StackObjects, owner: &str) -> StackObjects {
                 .privileges
                 .as_mut()
                 .and_then(|p| p.credential_spec.as_mut())
+                && let Some(new) = renamed_configs.get(&cred.config)
             {
-                if let Some(new) = renamed_configs.get(&cred.config) {
-                    cred.config.clone_from(new);
-                }
+                cred.config.clone_from(new);
             }
         }
         let h = spec_hash(&*svc);

@@ -135,12 +135,11 @@ fn scan(rest: &str) -> (usize, Action<'_>) {
     if let Some(n) = subst_len(rest) {
         return (n, Action::Subst(&rest[..n]));
     }
-    if b.first() == Some(&b'{') {
-        if let Some(n) = subst_len(&rest[1..]) {
-            if b.get(1 + n) == Some(&b'}') {
-                return (n + 2, Action::Subst(&rest[1..=n]));
-            }
-        }
+    if b.first() == Some(&b'{')
+        && let Some(n) = subst_len(&rest[1..])
+        && b.get(1 + n) == Some(&b'}')
+    {
+        return (n + 2, Action::Subst(&rest[1..=n]));
     }
     (0, Action::Invalid)
 }

@@ -714,16 +714,16 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
         ("user", "User"),
         ("working_dir", "WorkingDir"),
     ] {
-        if let Some(v) = t.get(key) {
-            if let Val::Time(ts) = &v.val {
-                ld.err(
+        if let Some(v) = t.get(key)
+            && let Val::Time(ts) = &v.val
+        {
+            ld.err(
                     v.pos,
                     &p(key),
                     format!(
                         "'{field}' expected type 'string', got unconvertible type 'time.Time', value: '{ts}'"
                     ),
                 );
-            }
         }
     }
     if let Some(c) = t.get("command") {

@@ -283,17 +283,17 @@ pub fn short_ports(raw: &str, warnings: &mut Vec<String>) -> Result<Vec<PortConf
     let mut out = Vec::new();
     for k in keys {
         for m in mappings.iter().filter(|m| key_of(m) == k) {
-            if let Ok(ip) = m.host_ip.parse::<std::net::IpAddr>() {
-                if !ip.is_unspecified() {
-                    let hostport = if ip.is_ipv6() {
-                        format!("[{}]:{}", m.host_ip, m.host_port)
-                    } else {
-                        format!("{}:{}", m.host_ip, m.host_port)
-                    };
-                    warnings.push(format!(
-                        "ignoring IP-address ({hostport}:{k}) service will listen on '0.0.0.0'"
-                    ));
-                }
+            if let Ok(ip) = m.host_ip.parse::<std::net::IpAddr>()
+                && !ip.is_unspecified()
+            {
+                let hostport = if ip.is_ipv6() {
+                    format!("[{}]:{}", m.host_ip, m.host_port)
+                } else {
+                    format!("{}:{}", m.host_ip, m.host_port)
+                };
+                warnings.push(format!(
+                    "ignoring IP-address ({hostport}:{k}) service will listen on '0.0.0.0'"
+                ));
             }
             let (hs, he) = if m.host_port.is_empty() {
                 (0, 0)

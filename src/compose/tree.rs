@@ -184,10 +184,10 @@ pub fn resolve_plain(t: &str) -> Val {
     if let Some(i) = go_parse_int(&plain) {
         return Val::Int(i);
     }
-    if is_yaml_float(&plain) {
-        if let Some(f) = go_parse_float(&plain) {
-            return Val::Float(f);
-        }
+    if is_yaml_float(&plain)
+        && let Some(f) = go_parse_float(&plain)
+    {
+        return Val::Float(f);
     }
     for (prefix, neg, radix) in [
         ("0b", false, 2),
@@ -195,12 +195,11 @@ pub fn resolve_plain(t: &str) -> Val {
         ("0o", false, 8),
         ("-0o", true, 8),
     ] {
-        if let Some(rest) = plain.strip_prefix(prefix) {
-            if let Ok(v) = i64::from_str_radix(rest, radix) {
-                if !rest.starts_with(['+', '-']) {
-                    return Val::Int(if neg { -v } else { v });
-                }
-            }
+        if let Some(rest) = plain.strip_prefix(prefix)
+            && let Ok(v) = i64::from_str_radix(rest, radix)
+            && !rest.starts_with(['+', '-'])
+        {
+            return Val::Int(if neg { -v } else { v });
         }
     }
     Val::Str(t.to_string())

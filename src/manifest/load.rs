@@ -425,21 +425,19 @@ fn pointer(path: &Path) -> String {
 /// Make serde's messages more helpful: suggestions for enum values, quoting
 /// hints for numbers where strings are wanted.
 fn explain(message: &str, value: Option<&Value>) -> String {
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        if let Some((got, expected)) = rest.split_once("`, expected ") {
-            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            if let Some(close) = did_you_mean(got, candidates.iter().copied()) {
-                return format!(
-                    "unknown value `{got}`, did you mean `{close}`? (expected {expected})"
-                );
-            }
-            return format!("unknown value `{got}`, expected {expected}");
+    if let Some(rest) = message.strip_prefix("unknown variant `")
+        && let Some((got, expected)) = rest.split_once("`, expected ")
+    {
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        if let Some(close) = did_you_mean(got, candidates.iter().copied()) {
+            return format!("unknown value `{got}`, did you mean `{close}`? (expected {expected})");
         }
+        return format!("unknown value `{got}`, expected {expected}");
     }
-    if message.contains("expected a string") {
-        if let Some(v @ (Value::Number(_) | Value::Bool(_))) = value {
-            return format!("{message}; quote it: \"{v}\"");
-        }
+    if message.contains("expected a string")
+        && let Some(v @ (Value::Number(_) | Value::Bool(_))) = value
+    {
+        return format!("{message}; quote it: \"{v}\"");
     }
     message
         .replace("expected u64", "expected a non-negative integer")
@@ -473,14 +471,13 @@ fn resolve_ref<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
 fn pick<'a>(root: &'a Value, schema: &'a Value, want: &str) -> &'a Value {
     let mut schema = resolve_ref(root, schema);
     for key in ["anyOf", "oneOf"] {
-        if let Some(options) = schema.get(key).and_then(Value::as_array) {
-            if let Some(s) = options
+        if let Some(options) = schema.get(key).and_then(Value::as_array)
+            && let Some(s) = options
                 .iter()
                 .map(|o| resolve_ref(root, o))
                 .find(|o| o.get(want).is_some())
-            {
-                schema = s;
-            }
+        {
+            schema = s;
         }
     }
     schema
@@ -627,10 +624,10 @@ fn unknown_fields(
                     };
                     out.push((child_path, message));
                     map.remove(&key);
-                } else if let Some(add) = additional {
-                    if let Some(child) = map.get_mut(&key) {
-                        unknown_fields(root, add, child, &child_path, out);
-                    }
+                } else if let Some(add) = additional
+                    && let Some(child) = map.get_mut(&key)
+                {
+                    unknown_fields(root, add, child, &child_path, out);
                 }
             }
         }

@@ -219,14 +219,14 @@ pub(crate) fn check(obj: &Network, cx: &mut Cx) {
             }
         }
         for (j, other) in ipam.config.iter().enumerate().take(i) {
-            if let Ok(o) = Cidr::parse(&other.subnet) {
-                if o.overlaps(&subnet) {
-                    cx.error(
-                        obj,
-                        base.key("subnet"),
-                        format!("subnet {subnet} overlaps spec.ipam.config[{j}].subnet {o}"),
-                    );
-                }
+            if let Ok(o) = Cidr::parse(&other.subnet)
+                && o.overlaps(&subnet)
+            {
+                cx.error(
+                    obj,
+                    base.key("subnet"),
+                    format!("subnet {subnet} overlaps spec.ipam.config[{j}].subnet {o}"),
+                );
             }
         }
     }

@@ -539,19 +539,19 @@ fn vips(vips: &[VipPolicy], cx: &mut Cx) {
                     ),
                 );
             }
-            if let (Some(a), Some(b)) = (vip.spec.cidr(), other.spec.cidr()) {
-                if a.addr == b.addr {
-                    cx.error(
-                        vip,
-                        "spec.address",
-                        format!(
-                            "address {} is also the address of {} at {}",
-                            a.addr,
-                            other.id(),
-                            other.place(&Path::parse("spec.address"))
-                        ),
-                    );
-                }
+            if let (Some(a), Some(b)) = (vip.spec.cidr(), other.spec.cidr())
+                && a.addr == b.addr
+            {
+                cx.error(
+                    vip,
+                    "spec.address",
+                    format!(
+                        "address {} is also the address of {} at {}",
+                        a.addr,
+                        other.id(),
+                        other.place(&Path::parse("spec.address"))
+                    ),
+                );
             }
         }
     }
@@ -567,9 +567,10 @@ fn node_label_conflicts(objects: &[NodeLabels], cx: &mut Cx) {
                     continue;
                 }
                 for (key, value) in &rule.labels {
-                    if let Some(v) = theirs.labels.get(key) {
-                        if v != value {
-                            cx.error(
+                    if let Some(v) = theirs.labels.get(key)
+                        && v != value
+                    {
+                        cx.error(
                                 obj,
                                 Path::parse("spec.rules").index(i).key("labels").key(key),
                                 format!(
@@ -578,7 +579,6 @@ fn node_label_conflicts(objects: &[NodeLabels], cx: &mut Cx) {
                                     other.place(&Path::parse("spec.rules").index(*j).key("labels").key(key))
                                 ),
                             );
-                        }
                     }
                 }
             }

@@ -247,10 +247,11 @@ fn add_network_dependencies(stacks: &mut [DesiredStack]) {
         .collect();
     for s in stacks.iter_mut() {
         for ext in &s.objects.external_networks {
-            if let Some(creator) = creators.get(ext) {
-                if *creator != s.name && !s.after.contains(creator) {
-                    s.after.push(creator.clone());
-                }
+            if let Some(creator) = creators.get(ext)
+                && *creator != s.name
+                && !s.after.contains(creator)
+            {
+                s.after.push(creator.clone());
             }
         }
     }

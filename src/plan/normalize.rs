@@ -47,10 +47,10 @@ pub fn service(spec: &Value, names: &Names) -> Value {
     let Some(root) = v.as_object_mut() else {
         return v;
     };
-    if let Some(Value::Object(mode)) = root.get_mut("Mode") {
-        if let Some(Value::Object(rep)) = mode.get_mut("Replicated") {
-            fill_absent(rep, "Replicas", json!(1));
-        }
+    if let Some(Value::Object(mode)) = root.get_mut("Mode")
+        && let Some(Value::Object(rep)) = mode.get_mut("Replicated")
+    {
+        fill_absent(rep, "Replicas", json!(1));
     }
     for key in ["UpdateConfig", "RollbackConfig"] {
         match root.get_mut(key) {
@@ -103,10 +103,10 @@ pub fn service(spec: &Value, names: &Names) -> Value {
         }
         if let Some(Value::Array(nets)) = task.get_mut("Networks") {
             for n in nets.iter_mut().filter_map(Value::as_object_mut) {
-                if let Some(Value::String(t)) = n.get_mut("Target") {
-                    if let Some(name) = names.networks.get(t.as_str()) {
-                        t.clone_from(name);
-                    }
+                if let Some(Value::String(t)) = n.get_mut("Target")
+                    && let Some(name) = names.networks.get(t.as_str())
+                {
+                    t.clone_from(name);
                 }
                 if let Some(Value::Array(aliases)) = n.get_mut("Aliases") {
                     aliases.sort_by_key(ToString::to_string);
@@ -127,10 +127,9 @@ pub fn service(spec: &Value, names: &Names) -> Value {
             if let Some(Value::String(cfg)) = cs
                 .get_mut("Privileges")
                 .and_then(|p| p.pointer_mut("/CredentialSpec/Config"))
+                && let Some(name) = names.configs.get(cfg.as_str())
             {
-                if let Some(name) = names.configs.get(cfg.as_str()) {
-                    cfg.clone_from(name);
-                }
+                cfg.clone_from(name);
             }
         }
     }

@@ -27,10 +27,10 @@ pub(super) fn redacted_secret<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     let mut v = serde_json::to_value(body).map_err(serde::ser::Error::custom)?;
-    if let Some(obj) = v.as_object_mut() {
-        if obj.contains_key("Data") {
-            obj.insert("Data".into(), Value::String(REDACTED.into()));
-        }
+    if let Some(obj) = v.as_object_mut()
+        && obj.contains_key("Data")
+    {
+        obj.insert("Data".into(), Value::String(REDACTED.into()));
     }
     v.serialize(s)
 }
@@ -63,10 +63,10 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
         if let Some(reason) = a.reason() {
             let _ = write!(head, ": {reason}");
         }
-        if let Action::CreateNetwork { changes, .. } = a {
-            if !changes.is_empty() {
-                head.push_str(": re-created with");
-            }
+        if let Action::CreateNetwork { changes, .. } = a
+            && !changes.is_empty()
+        {
+            head.push_str(": re-created with");
         }
         let _ = writeln!(out, "{}", paint(color, code, &head));
         for c in a.changes() {

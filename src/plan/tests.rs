@@ -107,10 +107,10 @@ fn fill(obj: &mut serde_json::Map<String, Value>, key: &str, v: Value) {
 fn daemon_store(body: &Value, net_ids: &BTreeMap<String, String>) -> Value {
     let mut v = body.clone();
     let root = v.as_object_mut().expect("object");
-    if let Some(rep) = root.get_mut("Mode").and_then(|m| m.get_mut("Replicated")) {
-        if rep.get("Replicas").is_none() {
-            rep["Replicas"] = json!(1);
-        }
+    if let Some(rep) = root.get_mut("Mode").and_then(|m| m.get_mut("Replicated"))
+        && rep.get("Replicas").is_none()
+    {
+        rep["Replicas"] = json!(1);
     }
     for key in ["UpdateConfig", "RollbackConfig"] {
         let cfg = root.entry(key).or_insert_with(|| json!({"Parallelism": 1}));

@@ -310,10 +310,10 @@ impl Sandbox {
         };
         let result = sandbox.build(config.ready_timeout).await;
         if let Err(err) = result {
-            if !config.keep_on_failure {
-                if let Err(cleanup) = teardown(&config.root, &config.name).await {
-                    tracing::warn!(error = %cleanup, "cleanup after failed up");
-                }
+            if !config.keep_on_failure
+                && let Err(cleanup) = teardown(&config.root, &config.name).await
+            {
+                tracing::warn!(error = %cleanup, "cleanup after failed up");
             }
             return Err(err);
         }
@@ -732,12 +732,11 @@ impl Sandbox {
             if !read_pid(&paths.dir).is_some_and(node::alive) {
                 return Err(failed("exited".into()));
             }
-            if paths.socket().exists() {
-                if let Ok(docker) = self.docker(node).await {
-                    if docker.ping().await.is_ok() {
-                        return Ok(());
-                    }
-                }
+            if paths.socket().exists()
+                && let Ok(docker) = self.docker(node).await
+                && docker.ping().await.is_ok()
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(failed("did not answer in time".into()));

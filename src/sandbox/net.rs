@@ -348,10 +348,10 @@ pub async fn teardown(name: &str) -> Result<()> {
     for link in sandbox_links(name).await? {
         // A veth vanishes on its own once its peer's namespace is gone, which
         // may happen between listing and deleting.
-        if let Err(err) = run_cmd("ip", &["link", "delete", "dev", &link]).await {
-            if link_exists(&link).await {
-                return Err(err);
-            }
+        if let Err(err) = run_cmd("ip", &["link", "delete", "dev", &link]).await
+            && link_exists(&link).await
+        {
+            return Err(err);
         }
     }
     for args in sandbox_rules(name).await? {

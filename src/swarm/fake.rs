@@ -329,10 +329,10 @@ fn labels_of(kind: Kind, v: &Value) -> Option<&serde_json::Map<String, Value>> {
 /// What inspect/list return for a stored object (secrets hide their data).
 fn readback(kind: Kind, v: &Value) -> Value {
     let mut v = v.clone();
-    if kind == Kind::Secret {
-        if let Some(spec) = v.get_mut("Spec").and_then(Value::as_object_mut) {
-            spec.remove("Data");
-        }
+    if kind == Kind::Secret
+        && let Some(spec) = v.get_mut("Spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("Data");
     }
     v
 }
@@ -542,10 +542,10 @@ impl State {
             spec
         } else {
             let mut spec = body.clone();
-            if kind == Kind::Service {
-                if let Some(obj) = spec.as_object_mut() {
-                    obj.entry("Labels").or_insert(json!({}));
-                }
+            if kind == Kind::Service
+                && let Some(obj) = spec.as_object_mut()
+            {
+                obj.entry("Labels").or_insert(json!({}));
             }
             spec
         };

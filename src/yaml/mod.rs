@@ -324,12 +324,11 @@ pub fn core_scalar(s: &Scalar) -> serde_json::Value {
     if let Some(n) = parse_core_int(t) {
         return J::from(n);
     }
-    if looks_like_float(t) {
-        if let Ok(f) = t.parse::<f64>() {
-            if let Some(n) = serde_json::Number::from_f64(f) {
-                return J::Number(n);
-            }
-        }
+    if looks_like_float(t)
+        && let Ok(f) = t.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return J::Number(n);
     }
     J::String(s.text.clone())
 }

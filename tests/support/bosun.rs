@@ -170,13 +170,13 @@ fn create_all(
                 &config_ids,
             )
             .map_err(|e| fail(&format!("service {name}"), e))?;
-            if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config") {
-                if let Some(cfg) = c.as_str().filter(|s| !s.is_empty()).map(str::to_string) {
-                    *c = json!(
-                        lookup(engine, "configs", &cfg, &config_ids)
-                            .map_err(|e| fail(&format!("service {name}"), e))?
-                    );
-                }
+            if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config")
+                && let Some(cfg) = c.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+            {
+                *c = json!(
+                    lookup(engine, "configs", &cfg, &config_ids)
+                        .map_err(|e| fail(&format!("service {name}"), e))?
+                );
             }
         }
         let id = id_of(

@@ -46,10 +46,10 @@ fn strip_bosun_labels(v: &mut Value) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                if k == "Labels" {
-                    if let Value::Object(labels) = child {
-                        labels.retain(|lk, _| !is_bosun_label(lk));
-                    }
+                if k == "Labels"
+                    && let Value::Object(labels) = child
+                {
+                    labels.retain(|lk, _| !is_bosun_label(lk));
                 }
                 strip_bosun_labels(child);
             }
@@ -113,12 +113,11 @@ pub fn capture(
     // hashed name → docker name, for bosun-managed configs/secrets
     let mut renamed = BTreeMap::new();
     for o in all_configs.iter().chain(&all_secrets) {
-        if bosun_managed(o) {
-            if let Some(name) = o.pointer("/Spec/Name").and_then(Value::as_str) {
-                if let Some(base) = strip_hash(name) {
-                    renamed.insert(name.to_string(), base.to_string());
-                }
-            }
+        if bosun_managed(o)
+            && let Some(name) = o.pointer("/Spec/Name").and_then(Value::as_str)
+            && let Some(base) = strip_hash(name)
+        {
+            renamed.insert(name.to_string(), base.to_string());
         }
     }
     let rename = |n: &str| renamed.get(n).cloned().unwrap_or_else(|| n.to_string());
@@ -164,10 +163,10 @@ pub fn capture(
         if let Some(v) = n.pointer_mut("/Options/com.docker.network.driver.overlay.vxlanid_list") {
             *v = json!("<daemon-allocated>");
         }
-        if !ipam_requested.contains(&name) {
-            if let Some(cfg) = n.pointer_mut("/IPAM/Config") {
-                *cfg = json!("<daemon-allocated>");
-            }
+        if !ipam_requested.contains(&name)
+            && let Some(cfg) = n.pointer_mut("/IPAM/Config")
+        {
+            *cfg = json!("<daemon-allocated>");
         }
         strip_bosun_labels(&mut n);
         nets.insert(name, n);
@@ -201,13 +200,13 @@ pub fn capture(
                 &config_names,
                 &rename,
             );
-            if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config") {
-                if let Some(id) = c.as_str() {
-                    *c = json!(format!(
-                        "<config {}>",
-                        config_names.get(id).map_or(id, String::as_str)
-                    ));
-                }
+            if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config")
+                && let Some(id) = c.as_str()
+            {
+                *c = json!(format!(
+                    "<config {}>",
+                    config_names.get(id).map_or(id, String::as_str)
+                ));
             }
         }
         services.insert(name, spec);
@@ -220,17 +219,17 @@ fn map_network_targets(v: &mut Value, names: &BTreeMap<String, String>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
-                if k == "Networks" {
-                    if let Value::Array(list) = child {
-                        for n in list {
-                            if let Some(t) = n.get_mut("Target") {
-                                if let Some(name) = t.as_str().and_then(|id| names.get(id)) {
-                                    *t = json!(name);
-                                }
-                            }
+                if k == "Networks"
+                    && let Value::Array(list) = child
+                {
+                    for n in list {
+                        if let Some(t) = n.get_mut("Target")
+                            && let Some(name) = t.as_str().and_then(|id| names.get(id))
+                        {
+                            *t = json!(name);
                         }
-                        continue;
                     }
+                    continue;
                 }
                 map_network_targets(child, names);
             }

@@ -535,10 +535,10 @@ impl Api for Client {
         let c = kind.collection();
         let rest = format!("/{c}/create");
         let mut body = body.clone();
-        if kind == Kind::Network {
-            if let Some(obj) = body.as_object_mut() {
-                obj.entry("CheckDuplicate").or_insert(Value::Bool(true));
-            }
+        if kind == Kind::Network
+            && let Some(obj) = body.as_object_mut()
+        {
+            obj.entry("CheckDuplicate").or_insert(Value::Bool(true));
         }
         let v = self
             .request(Method::POST, &rest, &rest, Some(&body))
