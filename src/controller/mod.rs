@@ -1,6 +1,10 @@
 //! The long-running controller (`bosun run`).
 //!
-//! For now only the single-writer [`lease`] that several instances against
-//! one swarm use to agree on who applies.
+//! - [`lease`]: the single-writer lease that several instances against one
+//!   swarm use to agree on who applies;
+//! - [`status`]: what the controller knows about its progress (`/status`);
+//! - [`metrics`]: the Prometheus registry (`/metrics`).
 
 pub mod lease;
+pub mod metrics;
+pub mod status;
