@@ -4,6 +4,7 @@ mod compose_corpus;
 mod conformance;
 mod examples;
 mod plan;
+mod reconcile;
 mod sandbox;
 mod schema;
 mod support;
