@@ -50,6 +50,23 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+fn docker_stdin(args: &[&str], input: &[u8]) {
+    use std::io::Write;
+    let mut child = Command::new("docker")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    assert!(child.wait().expect("docker").success(), "docker {args:?}");
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -452,16 +469,8 @@ fn prune_removes_exactly_what_bosun_owns_and_no_longer_wants() {
     let guard_unmanaged = UnmanagedCleanup(unmanaged.clone());
     docker(&["service", "create", "-d", "-q", "--replicas", "0", "--name", &unmanaged, "nginx:1"]);
     docker(&["network", "create", "-d", "overlay", &format!("{p}_net2")]);
-    let cfg = Command::new("docker")
-        .args(["config", "create", &format!("{p}_conf2"), "-"])
-        .stdin(std::process::Stdio::null())
-        .output();
-    assert!(cfg.is_ok_and(|o| o.status.success()));
-    let sec = Command::new("docker")
-        .args(["secret", "create", &format!("{p}_pw2"), "-"])
-        .stdin(std::process::Stdio::null())
-        .output();
-    assert!(sec.is_ok_and(|o| o.status.success()));
+    docker_stdin(&["config", "create", &format!("{p}_conf2"), "-"], b"x");
+    docker_stdin(&["secret", "create", &format!("{p}_pw2"), "-"], b"x");
     let versions = || {
         [
             docker(&["service", "inspect", &unmanaged, "--format", "{{.Version.Index}}"]),
