@@ -7,6 +7,7 @@
 //! prefix.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -102,7 +103,20 @@ fn narrowed(mut snap: Snapshot, prefix: &str) -> Snapshot {
     snap.configs.retain(|o| mine(&o.meta));
     snap.secrets.retain(|o| mine(&o.meta));
     snap.networks.retain(|n| mine(&n.meta));
+    // Node labels are global: library passes here leave nodes alone.
+    snap.nodes.clear();
     snap
+}
+
+/// CLI runs plan node labels too (removing the labels bosun set when no
+/// `NodeLabels` asks for them): tests running the binary hold this for
+/// reading, the node-label drift check for writing.
+static NODES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn nodes_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    NODES
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One pass through the library, pruning only within `prefix`.
@@ -151,7 +165,8 @@ fn stack_manifest(name: &str, wait: &str, compose: &str) -> String {
         compose
             .lines()
             .map(|l| format!("    {l}\n"))
-            .collect::<String>()
+            .collect::<Vec<_>>()
+            .concat()
     )
 }
 
@@ -217,17 +232,16 @@ fn corpus_case(
     );
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("stack.yaml"), manifest).map_err(|e| e.to_string())?;
-    let state = match desired(dir.path(), &env) {
-        Ok(s) => s,
-        // Files docker accepts but bosun rejects are the conformance
-        // test's business; count them.
-        Err(_) => return Ok(false),
+    // Files docker accepts but bosun rejects are the conformance test's
+    // business; they are counted.
+    let Ok(state) = desired(dir.path(), &env) else {
+        return Ok(false);
     };
     let ext = stack::create_externals(engine, case)?;
     let prefix = format!("{}_", case.namespace);
     let result = rt.block_on(async {
         let mut last = String::new();
-        for _ in 0..3 {
+        for _ in 0..8 {
             let (_, res) = pass(client, &state, &prefix, false).await;
             match res {
                 Ok(_) => {
@@ -238,7 +252,10 @@ fn corpus_case(
                 Err(e) => {
                     last = e.to_string();
                     cleanup(client, &prefix).await;
-                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    // Other users' published ports (the conformance test)
+                    // go away within a minute.
+                    let port = last.contains("is already in use by service");
+                    tokio::time::sleep(Duration::from_secs(if port { 8 } else { 3 })).await;
                 }
             }
         }
@@ -286,7 +303,7 @@ fn every_corpus_file_reconciles_then_plans_empty_then_writes_nothing() {
     let held: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let results: Mutex<Vec<Result<bool, String>>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..3 {
+        for _ in 0..8 {
             s.spawn(|| {
                 // A client lives on the runtime that made it (pooled
                 // connections): one runtime and client per worker.
@@ -353,15 +370,16 @@ fn drift_is_planned_with_its_field_and_reverted_by_reconcile() {
             stack_manifest(
                 &p,
                 "{enabled: false}",
-                &format!("services:\n  web:\n    image: nginx:1\n    environment: {{A: \"1\"}}\n    deploy: {{replicas: 0}}\nnetworks: {{}}\n")
+                "services:\n  web:\n    image: nginx:1\n    environment: {A: \"1\"}\n    deploy: {replicas: 0}\nnetworks: {}\n"
             )
         ),
     )
     .expect("write");
     let d = dir.path().to_str().expect("utf-8");
     let run = |args: &[&str]| bosun(args, &[]);
-    let (code, out, err) = run(&["reconcile", "--once", "--no-prune", d]);
     let guard = Cleanup(p.clone());
+    let shared = nodes_shared();
+    let (code, out, err) = run(&["reconcile", "--once", "--no-prune", d]);
     assert_eq!(code, 0, "{out}\n{err}");
     let (code, out, _) = run(&["plan", "--no-prune", d]);
     assert_eq!(code, 0, "{out}");
@@ -389,7 +407,12 @@ fn drift_is_planned_with_its_field_and_reverted_by_reconcile() {
         assert_eq!(code, 0, "{change:?} reverted: {out}");
     }
 
-    // A node label bosun set is removed by hand.
+    // A node label bosun set is removed by hand (no other CLI run here
+    // meanwhile: they would remove it too).
+    drop(shared);
+    let exclusive = NODES
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]);
     let host = docker(&[
         "node",
@@ -429,6 +452,8 @@ fn drift_is_planned_with_its_field_and_reverted_by_reconcile() {
     .expect("write");
     let (code, out, err) = run(&["reconcile", "--once", "--no-prune", d]);
     assert_eq!(code, 0, "{out}\n{err}");
+    drop(exclusive);
+    let _shared = nodes_shared();
 
     // The managed network is deleted by hand.
     docker(&["network", "rm", &format!("{p}net")]);
@@ -668,6 +693,7 @@ impl Drop for UnmanagedCleanup {
 #[test]
 fn wait_converges_on_a_healthy_service_and_fails_on_a_rollback() {
     busybox_image();
+    let _shared = nodes_shared();
     let p = prefix("w");
     let _guard = Cleanup(p.clone());
     let dir = tempfile::tempdir().expect("tempdir");
@@ -705,9 +731,7 @@ fn a_noop_pass_costs_the_same_for_10_and_200_services_and_one_change_one_write()
         let mut s = String::from("services:\n");
         for i in 0..n {
             let image = if i == 0 { image_of_0 } else { "nginx:1" };
-            s.push_str(&format!(
-                "  s{i}: {{image: \"{image}\", deploy: {{replicas: 0}}}}\n"
-            ));
+            let _ = writeln!(s, "  s{i}: {{image: \"{image}\", deploy: {{replicas: 0}}}}");
         }
         s
     };
@@ -751,6 +775,7 @@ fn a_noop_pass_costs_the_same_for_10_and_200_services_and_one_change_one_write()
 fn secret_values_never_appear_in_any_output() {
     let p = prefix("s");
     let _guard = Cleanup(p.clone());
+    let _shared = nodes_shared();
     let token = format!(
         "tok{}x{}",
         std::process::id(),
