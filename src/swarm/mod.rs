@@ -268,6 +268,11 @@ async fn with_predefined(
     }
     for id in unknown {
         match api.inspect(Kind::Network, &id).await {
+            // A name (the fake keeps what was sent) resolves to a listed one.
+            Ok(n)
+                if n.get("Id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| known.contains(i)) => {}
             Ok(n) => networks.push(n),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
