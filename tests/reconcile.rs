@@ -42,14 +42,19 @@ fn bosun(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// Run the docker CLI; retried a few times (others write the same node
+/// and daemon: "update out of sequence").
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let mut last = String::new();
+    for _ in 0..4 {
+        let out = Command::new("docker").args(args).output().expect("docker");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    panic!("docker {args:?}: {last}");
 }
 
 fn docker_stdin(args: &[&str], input: &[u8]) {
@@ -242,19 +247,29 @@ fn corpus_case(
     let result = rt.block_on(async {
         let mut last = String::new();
         for _ in 0..8 {
-            let (_, res) = pass(client, &state, &prefix, false).await;
+            let (planned, res) = pass(client, &state, &prefix, false).await;
+            // A global name (explicit `name:`, external) held by someone
+            // else's test is a conflict the plan reports: wait for it.
+            let res = res.map_err(|e| e.to_string()).and_then(|_| {
+                if planned.errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(planned.render_text(false))
+                }
+            });
             match res {
-                Ok(_) => {
+                Ok(()) => {
                     last.clear();
                     break;
                 }
                 // Another user of the daemon holds a port or an address.
                 Err(e) => {
-                    last = e.to_string();
+                    last = e;
                     cleanup(client, &prefix).await;
                     // Other users' published ports (the conformance test)
                     // go away within a minute.
-                    let port = last.contains("is already in use by service");
+                    let port = last.contains("is already in use by service")
+                        || last.contains("not managed by bosun");
                     tokio::time::sleep(Duration::from_secs(if port { 8 } else { 3 })).await;
                 }
             }
