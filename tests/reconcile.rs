@@ -231,16 +231,25 @@ fn corpus_case(
         .map(|f| format!("\"{}\"", f.display()))
         .collect();
     let manifest = format!(
-        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {}}}\nspec:\n  wait: {{enabled: false}}\n  composeFiles: [{}]\n",
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {}}}\nspec:\n  wait: {{enabled: false}}\n  composeFiles: [{}]\n  env: {}\n",
         case.namespace,
-        files.join(", ")
+        files.join(", "),
+        serde_json::to_string(&case.env).map_err(|e| e.to_string())?
     );
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("stack.yaml"), manifest).map_err(|e| e.to_string())?;
     // Files docker accepts but bosun rejects are the conformance test's
     // business; they are counted.
-    let Ok(state) = desired(dir.path(), &env) else {
-        return Ok(false);
+    let state = match desired(dir.path(), &env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "{}: not reconcilable: {}",
+                case.name,
+                e.lines().next().unwrap_or_default()
+            );
+            return Ok(false);
+        }
     };
     let ext = stack::create_externals(engine, case)?;
     let prefix = format!("{}_", case.namespace);
