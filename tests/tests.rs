@@ -7,6 +7,7 @@ mod examples;
 mod http;
 mod lease;
 mod plan;
+mod reconcile;
 mod sandbox;
 mod schema;
 mod source;
