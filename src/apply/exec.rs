@@ -146,12 +146,12 @@ pub(super) async fn run<A: Api>(
                 },
             };
             let done = create(api, kind, action, &body, opts).await?;
-            if kind == Kind::Network {
-                if let Some(id) = &done.id {
-                    network_visible(api, id, opts)
-                        .await
-                        .map_err(|m| Failure::other(&what, &m))?;
-                }
+            if kind == Kind::Network
+                && let Some(id) = &done.id
+            {
+                network_visible(api, id, opts)
+                    .await
+                    .map_err(|m| Failure::other(&what, &m))?;
             }
             Ok(done)
         }

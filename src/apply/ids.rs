@@ -56,16 +56,16 @@ impl Ids {
                 r[id_key] = json!(id);
             }
         }
-        if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config") {
-            if let Some(name) = c.as_str().filter(|s| !s.is_empty()) {
-                // Already an ID (a config whose name is its ID) stays.
-                let id = self
-                    .configs
-                    .get(name)
-                    .or_else(|| self.configs.values().find(|id| *id == name))
-                    .ok_or_else(|| format!("config `{name}` does not exist"))?;
-                *c = json!(id);
-            }
+        if let Some(c) = cs.pointer_mut("/Privileges/CredentialSpec/Config")
+            && let Some(name) = c.as_str().filter(|s| !s.is_empty())
+        {
+            // Already an ID (a config whose name is its ID) stays.
+            let id = self
+                .configs
+                .get(name)
+                .or_else(|| self.configs.values().find(|id| *id == name))
+                .ok_or_else(|| format!("config `{name}` does not exist"))?;
+            *c = json!(id);
         }
         Ok(())
     }

@@ -87,7 +87,7 @@ pub(super) async fn wait<A: Api>(
 
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else if s > 0 {
         format!("{s}s")

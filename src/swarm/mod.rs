@@ -258,10 +258,10 @@ async fn with_predefined(
                 .into_iter()
                 .flatten()
             {
-                if let Some(t) = n.get("Target").and_then(Value::as_str) {
-                    if !known.contains(t) {
-                        unknown.insert(t.to_string());
-                    }
+                if let Some(t) = n.get("Target").and_then(Value::as_str)
+                    && !known.contains(t)
+                {
+                    unknown.insert(t.to_string());
                 }
             }
         }
