@@ -278,7 +278,7 @@ fn corpus_case(
                     // Other users' published ports (the conformance test)
                     // go away within a minute.
                     let port = last.contains("is already in use by service")
-                        || last.contains("not managed by bosun");
+                        || last.contains("not managed by this bosun");
                     tokio::time::sleep(Duration::from_secs(if port { 8 } else { 3 })).await;
                 }
             }

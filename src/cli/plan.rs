@@ -25,6 +25,11 @@ pub struct Args {
     /// Do not plan removals of objects bosun owns and no longer wants.
     #[arg(long)]
     pub no_prune: bool,
+    /// Scope of this bosun: objects it creates carry `dev.bosun.scope=NAME`,
+    /// and it never touches objects of another scope (several bosun
+    /// instances, one per folder or team, on one swarm). Default: none.
+    #[arg(long, env = "BOSUN_SCOPE")]
+    pub scope: Option<String>,
 }
 
 /// How a plan is printed.
@@ -38,7 +43,7 @@ pub enum Output {
 
 /// Load and validate the manifests and build the desired state; invalid
 /// input prints its diagnostics and returns `None`.
-pub(crate) fn desired(dir: &Path) -> Option<DesiredState> {
+pub(crate) fn desired(dir: &Path, scope: Option<&str>) -> Option<DesiredState> {
     let desired = match manifest::load(dir) {
         Ok(d) => d,
         Err(diagnostics) => {
@@ -52,7 +57,7 @@ pub(crate) fn desired(dir: &Path) -> Option<DesiredState> {
     }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     match DesiredState::build(&desired, &env) {
-        Ok(state) => Some(state),
+        Ok(state) => Some(state.with_scope(scope)),
         Err(e) => {
             eprintln!("error: {e}");
             None
@@ -93,7 +98,7 @@ pub(crate) async fn connect_and_observe() -> anyhow::Result<(Client, swarm::Snap
 
 /// Run `bosun plan`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let Some(state) = desired(&args.dir) else {
+    let Some(state) = desired(&args.dir, args.scope.as_deref()) else {
         return Ok(ExitCode::from(2));
     };
     let snapshot = runtime()?.block_on(async { connect_and_observe().await.map(|(_, s)| s) })?;

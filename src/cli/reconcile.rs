@@ -28,6 +28,11 @@ pub struct Args {
     /// Do not remove objects bosun owns and no longer wants.
     #[arg(long)]
     pub no_prune: bool,
+    /// Scope of this bosun: objects it creates carry `dev.bosun.scope=NAME`,
+    /// and it never touches objects of another scope (several bosun
+    /// instances, one per folder or team, on one swarm). Default: none.
+    #[arg(long, env = "BOSUN_SCOPE")]
+    pub scope: Option<String>,
     /// Do not wait for services to converge, whatever the stacks' `wait`.
     #[arg(long)]
     pub no_wait: bool,
@@ -43,7 +48,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         "`bosun reconcile` needs `--once` (one pass, then exit); to keep the swarm \
          converged continuously use `bosun run`"
     );
-    let Some(state) = desired(&args.dir) else {
+    let Some(state) = desired(&args.dir, args.scope.as_deref()) else {
         return Ok(ExitCode::from(2));
     };
     let options = plan::Options::default().prune(!args.no_prune);

@@ -64,9 +64,41 @@ pub struct DesiredState {
     pub stack_manifests: BTreeMap<String, bool>,
     /// `NodeLabels` rules in manifest (name) order, rules in file order.
     pub node_rules: Vec<NodeRule>,
+    /// The instance scope ([`super::LABEL_SCOPE`]), `None` for the default.
+    pub scope: Option<String>,
 }
 
 impl DesiredState {
+    /// Put every object of this desired state in `scope` (see
+    /// [`super::LABEL_SCOPE`]); `None` or an empty name is the default scope.
+    #[must_use]
+    pub fn with_scope(mut self, scope: Option<&str>) -> Self {
+        let Some(scope) = scope.filter(|s| !s.is_empty()) else {
+            return self;
+        };
+        let label = (super::LABEL_SCOPE.to_string(), scope.to_string());
+        for n in &mut self.networks {
+            n.body.labels.insert(label.0.clone(), label.1.clone());
+        }
+        for st in &mut self.stacks {
+            let o = &mut st.objects;
+            for n in &mut o.networks {
+                n.labels.insert(label.0.clone(), label.1.clone());
+            }
+            for c in &mut o.configs {
+                c.labels.insert(label.0.clone(), label.1.clone());
+            }
+            for s in &mut o.secrets {
+                s.labels.insert(label.0.clone(), label.1.clone());
+            }
+            for s in &mut o.services {
+                s.labels.insert(label.0.clone(), label.1.clone());
+            }
+        }
+        self.scope = Some(scope.to_string());
+        self
+    }
+
     /// Convert every stack that is not suspended (with `process_env` as the
     /// lowest-precedence interpolation variables), apply the placement
     /// policies, and build the `Network` manifests' create bodies. VIP

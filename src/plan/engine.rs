@@ -31,9 +31,11 @@ use crate::compose::api::{NetworkCreate, ServiceSpec};
 use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
 use crate::swarm::{self, Snapshot};
 
-/// Whether bosun manages an object with these labels.
-fn managed(labels: &BTreeMap<String, String>) -> bool {
+/// Whether this bosun (its scope) manages an object with these labels:
+/// objects of another scope are as foreign as unmanaged ones.
+fn managed(labels: &BTreeMap<String, String>, scope: Option<&str>) -> bool {
     labels.get(LABEL_MANAGED_BY).is_some_and(|v| v == "bosun")
+        && labels.get(super::LABEL_SCOPE).map(String::as_str) == scope
 }
 
 fn owner_of(labels: &BTreeMap<String, String>) -> &str {
@@ -46,9 +48,9 @@ fn conflict(kind: ObjectKind, name: &str, owner: &str) -> Problem {
         name: name.to_string(),
         owner: owner.to_string(),
         message: format!(
-            "a {kind} named `{name}` already exists and is not managed by bosun (it has no \
-             `{LABEL_MANAGED_BY}=bosun` label); bosun will not touch it. Remove or rename it, \
-             or rename the object in the manifests"
+            "a {kind} named `{name}` already exists and is not managed by this bosun (it has \
+             no `{LABEL_MANAGED_BY}=bosun` label, or another `dev.bosun.scope`); bosun will not \
+             touch it. Remove or rename it, or rename the object in the manifests"
         ),
     }
 }
@@ -156,9 +158,11 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> P
     };
     cx.networks();
     cx.configs_and_secrets();
-    cx.plan
-        .actions
-        .extend(nodes::plan(&desired.node_rules, snapshot));
+    cx.plan.actions.extend(nodes::plan(
+        &desired.node_rules,
+        snapshot,
+        desired.scope.as_deref(),
+    ));
     for stack in &desired.stacks {
         cx.services(stack);
     }
@@ -220,7 +224,7 @@ impl Cx<'_> {
                 });
                 continue;
             };
-            if !managed(&obs.meta.labels) {
+            if !managed(&obs.meta.labels, self.desired.scope.as_deref()) {
                 self.plan
                     .errors
                     .push(conflict(ObjectKind::Network, &body.name, &owner));
@@ -310,7 +314,7 @@ impl Cx<'_> {
                         owner: owner.clone(),
                         body: c.clone(),
                     }),
-                    Some(o) if !managed(&o.meta.labels) => {
+                    Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
                         self.plan
                             .errors
                             .push(conflict(ObjectKind::Config, &c.name, &owner));
@@ -326,7 +330,7 @@ impl Cx<'_> {
                         owner: owner.clone(),
                         body: s.clone(),
                     }),
-                    Some(o) if !managed(&o.meta.labels) => {
+                    Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
                         self.plan
                             .errors
                             .push(conflict(ObjectKind::Secret, &s.name, &owner));
@@ -348,7 +352,7 @@ impl Cx<'_> {
                 });
                 continue;
             };
-            if !managed(&obs.meta.labels) {
+            if !managed(&obs.meta.labels, self.desired.scope.as_deref()) {
                 self.plan
                     .errors
                     .push(conflict(ObjectKind::Service, &svc.name, &owner));
@@ -476,7 +480,9 @@ impl Cx<'_> {
         };
         let mut removed_services = Vec::new();
         for s in &self.snap.services {
-            if desired_services.contains(s.meta.name.as_str()) || !managed(&s.meta.labels) {
+            if desired_services.contains(s.meta.name.as_str())
+                || !managed(&s.meta.labels, self.desired.scope.as_deref())
+            {
                 continue;
             }
             let owner = owner_of(&s.meta.labels);
@@ -546,7 +552,9 @@ impl Cx<'_> {
             list.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
             for o in list {
                 let name = o.meta.name.as_str();
-                if !managed(&o.meta.labels) || wanted.values().any(|w| *w == name) {
+                if !managed(&o.meta.labels, self.desired.scope.as_deref())
+                    || wanted.values().any(|w| *w == name)
+                {
                     continue;
                 }
                 let owner = owner_of(&o.meta.labels);
@@ -593,7 +601,10 @@ impl Cx<'_> {
             .snap
             .networks
             .iter()
-            .filter(|n| managed(&n.meta.labels) && !desired_networks.contains(&n.meta.name))
+            .filter(|n| {
+                managed(&n.meta.labels, self.desired.scope.as_deref())
+                    && !desired_networks.contains(&n.meta.name)
+            })
             .collect();
         nets.sort_by_key(|n| {
             (

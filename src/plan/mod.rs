@@ -55,6 +55,13 @@ pub use render::REDACTED;
 /// (comma-separated, sorted), so that it removes only those.
 pub const LABEL_NODE_LABELS: &str = "dev.bosun.node-labels";
 
+/// The scope of a bosun instance, on everything it creates when it runs
+/// with `--scope NAME`: instances with different scopes (one per team or
+/// folder) share a swarm without touching, updating or pruning each
+/// other's objects. Objects without it belong to the default scope. Node
+/// label bookkeeping is kept per scope too (`dev.bosun.node-labels.NAME`).
+pub const LABEL_SCOPE: &str = "dev.bosun.scope";
+
 /// What [`DesiredState::build`] can fail on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -25,16 +25,20 @@ fn availability_str(a: Availability) -> &'static str {
 
 /// One `UpdateNode` per node whose labels or availability differ from what
 /// the rules that select it want, nodes in hostname order.
-pub(super) fn plan(rules: &[NodeRule], snapshot: &Snapshot) -> Vec<Action> {
+pub(super) fn plan(rules: &[NodeRule], snapshot: &Snapshot, scope: Option<&str>) -> Vec<Action> {
+    let key = match scope {
+        Some(scope) => format!("{LABEL_NODE_LABELS}.{scope}"),
+        None => LABEL_NODE_LABELS.to_string(),
+    };
     let mut nodes: Vec<&Node> = snapshot.nodes.iter().collect();
     nodes.sort_by(|a, b| (&a.hostname, &a.meta.id).cmp(&(&b.hostname, &b.meta.id)));
     nodes
         .into_iter()
-        .filter_map(|node| plan_node(rules, node))
+        .filter_map(|node| plan_node(rules, node, &key))
         .collect()
 }
 
-fn plan_node(rules: &[NodeRule], node: &Node) -> Option<Action> {
+fn plan_node(rules: &[NodeRule], node: &Node, key: &str) -> Option<Action> {
     let current = &node.meta.labels;
     let role = match node.role.as_str() {
         "manager" => Some(Role::Manager),
@@ -59,7 +63,7 @@ fn plan_node(rules: &[NodeRule], node: &Node) -> Option<Action> {
         }
     }
     let before: BTreeSet<&str> = current
-        .get(LABEL_NODE_LABELS)
+        .get(key)
         .map(|v| v.split(',').filter(|k| !k.is_empty()).collect())
         .unwrap_or_default();
     let mut labels = current.clone();
@@ -70,10 +74,10 @@ fn plan_node(rules: &[NodeRule], node: &Node) -> Option<Action> {
     }
     labels.extend(want.iter().map(|(k, v)| (k.clone(), v.clone())));
     if want.is_empty() {
-        labels.remove(LABEL_NODE_LABELS);
+        labels.remove(key);
     } else {
         let keys: Vec<&str> = want.keys().map(String::as_str).collect();
-        labels.insert(LABEL_NODE_LABELS.into(), keys.join(","));
+        labels.insert(key.to_string(), keys.join(","));
     }
     let new_availability: &str = match availability {
         Some(a) => availability_str(a),

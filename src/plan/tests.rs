@@ -781,9 +781,9 @@ fn a_name_taken_by_an_unmanaged_object_is_a_conflict_and_nothing_is_planned_for_
             (ObjectKind::Service, "app_web")
         ]
     );
-    assert!(p.errors[0].message.contains("not managed by bosun"));
+    assert!(p.errors[0].message.contains("not managed by this bosun"));
     assert!(!p.is_empty());
-    assert!(p.render_text(false).contains("error: network traefik-public (Network/traefik-public): a network named `traefik-public` already exists and is not managed by bosun"));
+    assert!(p.render_text(false).contains("error: network traefik-public (Network/traefik-public): a network named `traefik-public` already exists and is not managed by this bosun"));
 }
 
 #[test]
@@ -966,4 +966,80 @@ fn every_example_folder_plans_without_errors_and_converges() {
             again.render_text(false)
         );
     }
+}
+
+// --- scopes ----------------------------------------------------------------
+
+fn scoped_service(name: &str, owner: &str, scope: Option<&str>) -> Value {
+    let mut v = managed_service(name, owner);
+    if let Some(scope) = scope {
+        v["Spec"]["Labels"]["dev.bosun.scope"] = json!(scope);
+    }
+    v
+}
+
+#[test]
+fn a_scoped_bosun_labels_what_it_creates_and_converges_on_it() {
+    let d = desired().with_scope(Some("team-a"));
+    let p = plan(&d, &empty_swarm(), &Options { prune: true });
+    assert!(!p.actions.is_empty());
+    let json = p.to_json().to_string();
+    assert!(json.contains("\"dev.bosun.scope\":\"team-a\""), "{json}");
+    // What it created is its own: the next plan is empty.
+    assert!(plan(&d, &converged(&d), &Options { prune: true }).is_empty());
+}
+
+#[test]
+fn bosun_never_prunes_or_updates_objects_of_another_scope() {
+    for (mine, theirs) in [
+        (Some("team-a"), None),
+        (None, Some("team-b")),
+        (Some("team-a"), Some("team-b")),
+    ] {
+        let d = desired().with_scope(mine);
+        let mut snap = converged(&d);
+        snap.services.push(swarm::Object::from_json(&scoped_service(
+            "gone_web",
+            "Stack/gone",
+            theirs,
+        )));
+        let p = plan(&d, &snap, &Options { prune: true });
+        assert!(p.is_empty(), "{mine:?} pruned {theirs:?}: {:?}", kinds(&p));
+        // The same object of its own scope is pruned.
+        let mut own = converged(&d);
+        own.services.push(swarm::Object::from_json(&scoped_service(
+            "gone_web",
+            "Stack/gone",
+            mine,
+        )));
+        assert_eq!(
+            kinds(&plan(&d, &own, &Options { prune: true })),
+            ["RemoveService gone_web"]
+        );
+    }
+}
+
+#[test]
+fn a_desired_name_held_by_another_scope_is_a_conflict() {
+    let d = desired().with_scope(Some("team-a"));
+    let mut snap = converged(&d);
+    let name = d.stacks[0].objects.services[0].name.clone();
+    let taken = service_mut(&mut snap, &name);
+    taken
+        .meta
+        .labels
+        .insert("dev.bosun.scope".into(), "team-b".into());
+    let p = plan(&d, &snap, &Options { prune: true });
+    assert!(
+        p.errors
+            .iter()
+            .any(|e| e.name == name && e.message.contains("another `dev.bosun.scope`")),
+        "{:?}",
+        p.errors
+    );
+    assert!(
+        !p.actions.iter().any(|a| a.name() == name),
+        "{:?}",
+        kinds(&p)
+    );
 }
