@@ -2,6 +2,7 @@
 
 mod compose_corpus;
 mod conformance;
+mod e2e;
 mod examples;
 mod plan;
 mod sandbox;
