@@ -370,6 +370,9 @@ fn matches(kind: Kind, v: &Value, key: &str, want: &str) -> Option<bool> {
                 || v.get("ServiceName").and_then(Value::as_str) == Some(want)
         }
         "node" if kind == Kind::Task => v.get("NodeID").and_then(Value::as_str) == Some(want),
+        // dockerd's hidden filter (tasks of the service's current spec): a
+        // fake task is always current unless it says otherwise.
+        "_up-to-date" if kind == Kind::Task => v.get("Stale").is_none(),
         _ => return None,
     })
 }
