@@ -87,9 +87,11 @@ impl Swarm {
     }
 }
 
-/// Path of the `bosun` binary Cargo built for these tests.
-pub fn bosun_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_bosun")
+/// Path of the `bosun` binary Cargo built for these tests, or
+/// `$BOSUN_E2E_BIN` (to run the proofs against another build, e.g. a
+/// release binary).
+pub fn bosun_bin() -> String {
+    std::env::var("BOSUN_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bosun").to_string())
 }
 
 /// The whole environment `bosun` runs with (it is also the lowest layer of
@@ -400,5 +402,39 @@ pub async fn wait_all_removed(api: &Client, timeout: Duration) {
         let left = managed(api).await;
         left.values().all(BTreeSet::is_empty).then_some(())
     })
+    .await;
+}
+
+/// Whether a failed run reports the plan's conflict between a `Network`
+/// manifest named `ingress` and docker's own (unmanaged) `ingress` network.
+pub fn is_same_name_ingress_conflict(out: &Output) -> bool {
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.contains("network ingress (Network/ingress): a network named `ingress` already exists")
+}
+
+/// Remove docker's default ingress network and wait until it is gone.
+pub async fn remove_default_ingress(api: &Client) {
+    let nets = list(api, Kind::Network).await;
+    let Some(ingress) = nets.iter().find(|n| {
+        n.get("Ingress").and_then(Value::as_bool) == Some(true)
+            && !labels_of(n).contains_key(MANAGED_BY)
+    }) else {
+        return;
+    };
+    let id = ingress
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    api.remove(Kind::Network, id)
+        .await
+        .unwrap_or_else(|e| panic!("remove docker's ingress network: {e:#}"));
+    wait_for(
+        "docker's ingress network to be gone",
+        Duration::from_secs(30),
+        || async {
+            let nets = list(api, Kind::Network).await;
+            (!nets.iter().any(|n| name_of(n) == "ingress")).then_some(())
+        },
+    )
     .await;
 }
