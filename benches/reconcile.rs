@@ -210,7 +210,6 @@ struct Row {
     note: String,
 }
 
-#[allow(clippy::too_many_lines)]
 async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
     let host = sandbox.docker_host("manager1").expect("host");
     let api = Client::connect_host(&host).await.expect("connect");
