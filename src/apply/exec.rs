@@ -289,11 +289,10 @@ async fn create<A: Api>(
                     adopted: true,
                 })
             } else {
-                let owner = labels.get(LABEL_OWNER).map_or("", String::as_str);
-                let whose = if owner.is_empty() {
-                    "it is not managed by bosun".to_string()
-                } else {
-                    format!("it belongs to {owner}")
+                let managed = labels.get(LABEL_MANAGED_BY).is_some_and(|v| v == "bosun");
+                let whose = match labels.get(LABEL_OWNER) {
+                    Some(owner) if managed => format!("it belongs to {owner}"),
+                    _ => "it is not managed by bosun".to_string(),
                 };
                 let mut f = Failure::api(&what, &e);
                 f.message = format!("{} ({whose})", f.message);

@@ -551,6 +551,12 @@ impl<A: Api> Run<'_, A> {
     /// One stack's service creates and updates, then its wait.
     async fn stack(&mut self, desired: &DesiredState, (owner, indices): &(String, Vec<usize>)) {
         let stack = desired.stacks.iter().find(|s| s.owner() == *owner);
+        if let Some(why) = self.abort.clone() {
+            for &i in indices {
+                self.skip(i, why.clone());
+            }
+            return;
+        }
         if let Some(dep) = stack.and_then(|s| {
             s.after
                 .iter()

@@ -157,13 +157,12 @@ async fn poll_once<A: Api>(
         let want = if let Some(r) = mode.get("Replicated") {
             r.get("Replicas").and_then(Value::as_u64).unwrap_or(1) as usize
         } else if mode.get("Global").is_some() {
-            let nodes = match ready_nodes {
-                Some(n) => *n,
-                None => {
-                    let n = count_ready_nodes(api).await;
-                    *ready_nodes = Some(n);
-                    n
-                }
+            let nodes = if let Some(n) = ready_nodes {
+                *n
+            } else {
+                let n = count_ready_nodes(api).await;
+                *ready_nodes = Some(n);
+                n
             };
             if nodes > 0 { mine.len().max(1) } else { 0 }
         } else {
@@ -183,7 +182,7 @@ async fn poll_once<A: Api>(
 async fn count_ready_nodes<A: Api>(api: &A) -> usize {
     api.list(Kind::Node, &Filters::none())
         .await
-        .map(|nodes| {
+        .map_or(1, |nodes| {
             nodes
                 .iter()
                 .filter(|n| {
@@ -192,7 +191,6 @@ async fn count_ready_nodes<A: Api>(api: &A) -> usize {
                 })
                 .count()
         })
-        .unwrap_or(1)
 }
 
 /// The most recent task error (or non-running status message) of a service.
