@@ -186,20 +186,33 @@ async fn remove_stacks(host: &str, api: &Client, stacks: &[&str]) {
     }
 }
 
-/// One in-process no-op pass: load + convert + observe + plan. Returns the
-/// time, the requests it sent and whether the plan was empty.
-async fn pass(dir: &Path, host: &str) -> (Duration, u64, bool) {
+/// One in-process no-op pass.
+struct Pass {
+    /// connect + load + convert + observe + plan.
+    total: Duration,
+    /// Of which `swarm::observe` (the daemon listing every kind).
+    observe: Duration,
+    requests: u64,
+    empty: bool,
+}
+
+async fn pass(dir: &Path, host: &str) -> Pass {
     let env = BTreeMap::new();
     let start = Instant::now();
     let client = Client::connect_host(host).await.expect("connect");
     let before = client.requests();
     let desired = bosun::manifest::load_with(dir, &env).expect("valid");
     let state = DesiredState::build(&desired, &env).expect("builds");
+    let observe_start = Instant::now();
     let snapshot = swarm::observe(&client).await.expect("observe");
+    let observe = observe_start.elapsed();
     let plan = plan::plan(&state, &snapshot, &plan::Options::default().prune(true));
-    let took = start.elapsed();
-    let requests = client.requests().since(&before).total();
-    (took, requests, plan.is_empty())
+    Pass {
+        total: start.elapsed(),
+        observe,
+        requests: client.requests().since(&before).total(),
+        empty: plan.is_empty(),
+    }
 }
 
 struct Row {
@@ -215,6 +228,8 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
     let api = Client::connect_host(&host).await.expect("connect");
     let mut rows = Vec::new();
     let mut peak_rss = 0;
+    let mut c8 = Vec::new();
+    let mut d100 = Duration::ZERO;
 
     for n in [10usize, 50, 100] {
         let (mut b, mut d) = (Vec::new(), Vec::new());
@@ -244,6 +259,24 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
             b.push(rb.wall);
             d.push(rd.wall);
             remove_stacks(&host, &api, &[&bs, &ds]).await;
+            if n == 100 {
+                let cs = format!("c{n}x{round}");
+                let (dir, _) = folder(scratch, &cs, n);
+                let dir_s = dir.to_str().expect("utf-8");
+                let args = [
+                    "reconcile",
+                    "--once",
+                    "--no-wait",
+                    "--concurrency",
+                    "8",
+                    dir_s,
+                ];
+                let rc = bosun(&host, &args, scratch);
+                assert_eq!(rc.code, Some(0), "bosun reconcile --concurrency 8 failed");
+                peak_rss = peak_rss.max(rc.rss_kib);
+                c8.push(rc.wall);
+                remove_stacks(&host, &api, &[&cs]).await;
+            }
         }
         let (b, d) = (median(b), median(d));
         let ratio = b.as_secs_f64() / d.as_secs_f64();
@@ -262,7 +295,22 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
             },
         });
         eprintln!("cold apply {n}: bosun {b:?}, docker {d:?}");
+        if n == 100 {
+            d100 = d;
+        }
     }
+    let c8 = median(c8);
+    let ratio = c8.as_secs_f64() / d100.as_secs_f64();
+    rows.push(Row {
+        scenario: format!("cold apply, 100 services, `--concurrency 8` (median of {ROUNDS})"),
+        bosun: ms(c8),
+        docker: ms(d100),
+        ratio: format!("{ratio:.2}"),
+        note: format!(
+            "target ≤ 0.50: {}",
+            if ratio <= 0.5 { "met" } else { "NOT met" }
+        ),
+    });
 
     for n in [100usize, 500] {
         let bs = format!("noop{n}");
@@ -279,7 +327,8 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
             "docker stack deploy of {n} services failed"
         );
 
-        let (mut cli, mut lib, mut dock) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cli, mut lib, mut obs, mut dock) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut requests = 0;
         let mut plan_rss = 0;
         for _ in 0..NOOP_RUNS {
@@ -291,16 +340,17 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
             );
             plan_rss = plan_rss.max(r.rss_kib);
             cli.push(r.wall);
-            let (t, reqs, empty) = pass(&dir, &host).await;
-            assert!(empty, "in-process plan of {n} services is not empty");
-            lib.push(t);
-            requests = reqs;
+            let p = pass(&dir, &host).await;
+            assert!(p.empty, "in-process plan of {n} services is not empty");
+            lib.push(p.total);
+            obs.push(p.observe);
+            requests = p.requests;
             let r = docker_deploy(&host, &file, &ds, scratch);
             assert_eq!(r.code, Some(0), "docker stack deploy (unchanged) failed");
             dock.push(r.wall);
         }
         peak_rss = peak_rss.max(plan_rss);
-        let (cli, lib, dock) = (median(cli), median(lib), median(dock));
+        let (cli, lib, obs, dock) = (median(cli), median(lib), median(obs), median(dock));
         rows.push(Row {
             scenario: format!("no-op `bosun plan` process, {n} services (median of {NOOP_RUNS})"),
             bosun: ms(cli),
@@ -315,7 +365,8 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
             ratio: format!("{:.2}", lib.as_secs_f64() / dock.as_secs_f64()),
             note: if n == 500 {
                 format!(
-                    "{requests} requests; target < 100 ms: {}",
+                    "{requests} requests, of which observe {}; target < 100 ms: {}",
+                    ms(obs),
                     if lib < Duration::from_millis(100) {
                         "met"
                     } else {
@@ -323,7 +374,7 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
                     }
                 )
             } else {
-                format!("{requests} requests")
+                format!("{requests} requests, of which observe {}", ms(obs))
             },
         });
         eprintln!("no-op {n}: plan {cli:?}, pass {lib:?} ({requests} requests), docker {dock:?}");
