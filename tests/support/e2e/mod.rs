@@ -438,3 +438,34 @@ pub async fn remove_default_ingress(api: &Client) {
     )
     .await;
 }
+
+/// Remove everything bosun owns with bosun's own prune: reconcile `empty`
+/// (see [`empty_desired`]), wait until the API shows nothing of bosun's,
+/// then `plan` must be empty.
+///
+/// Works around a known apply bug: a network removal is awaited by ID
+/// (`GET /networks/<id>` → 404) while the listing still shows it for a
+/// moment, so the pass's own verification plans the removal again and the
+/// run exits 2 although a moment later nothing is left. Such a run is
+/// reported (`KNOWN BUG`) but accepted when the swarm then is clean.
+pub async fn prune_all(host: &str, api: &Client, empty: &Path, timeout: Duration) {
+    let dir = empty.to_str().expect("utf-8 path");
+    let args = ["reconcile", "--once", "--no-wait", dir];
+    let out = bosun(host, &args, timeout).await;
+    let code = out.status.code();
+    if code != Some(0) {
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            code == Some(2) && text.contains("does not match the manifests after applying"),
+            "{}",
+            describe(&args, &out)
+        );
+        eprintln!(
+            "KNOWN BUG: the prune pass exited 2 on its own verification (removed network still listed)"
+        );
+    }
+    wait_all_removed(api, Duration::from_secs(60)).await;
+    let plan = ["plan", dir];
+    let out = bosun(host, &plan, timeout).await;
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&plan, &out));
+}
