@@ -5,6 +5,7 @@ mod conformance;
 mod e2e;
 mod examples;
 mod plan;
+mod reconcile;
 mod sandbox;
 mod schema;
 mod support;

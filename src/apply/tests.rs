@@ -497,9 +497,10 @@ impl Api for Slow<'_> {
 #[tokio::test(start_paused = true)]
 async fn concurrency_is_bounded() {
     let fake = Fake::single_node();
-    let services: String = (0..10)
-        .map(|i| format!("      s{i}: {{image: a}}\n"))
-        .collect();
+    let services = (0..10)
+        .map(|i| format!("      s{i}: {{image: a}}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let desired = state(&[(
         "s.yaml",
         &format!(
