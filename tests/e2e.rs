@@ -49,9 +49,7 @@ fn examples() -> Vec<PathBuf> {
         .filter(|p| p.is_dir())
         .collect();
     let replaces_ingress = |dir: &Path| {
-        bosun::manifest::load(dir)
-            .map(|d| d.networks.iter().any(|n| n.spec.ingress))
-            .unwrap_or(false)
+        bosun::manifest::load(dir).is_ok_and(|d| d.networks.iter().any(|n| n.spec.ingress))
     };
     dirs.sort_by_key(|d| (replaces_ingress(d), d.clone()));
     dirs
@@ -296,24 +294,21 @@ async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without
     // give up (123 s for 24 pending creates at --concurrency 2). Give it
     // GIVE_UP, then kill it: a bosun killed mid-apply is a fault the rerun
     // must recover from as well.
-    match tokio::time::timeout(GIVE_UP, child.wait()).await {
-        Ok(status) => {
-            let status = status.expect("wait for bosun");
-            eprintln!(
-                "killed manager1 after {killed_at:.1?} with {seen} services seen; first run exited {status}"
-            );
-            assert!(
-                !status.success(),
-                "a reconcile that lost its manager must not report convergence"
-            );
-        }
-        Err(_) => {
-            eprintln!(
-                "KNOWN BUG: the interrupted reconcile was still retrying {GIVE_UP:?} after its \
-                 manager died ({seen} services seen at the kill, {killed_at:.1?}); killing it"
-            );
-            child.kill().await.expect("kill bosun");
-        }
+    if let Ok(status) = tokio::time::timeout(GIVE_UP, child.wait()).await {
+        let status = status.expect("wait for bosun");
+        eprintln!(
+            "killed manager1 after {killed_at:.1?} with {seen} services seen; first run exited {status}"
+        );
+        assert!(
+            !status.success(),
+            "a reconcile that lost its manager must not report convergence"
+        );
+    } else {
+        eprintln!(
+            "KNOWN BUG: the interrupted reconcile was still retrying {GIVE_UP:?} after its \
+             manager died ({seen} services seen at the kill, {killed_at:.1?}); killing it"
+        );
+        child.kill().await.expect("kill bosun");
     }
 
     swarm
