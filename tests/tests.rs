@@ -3,6 +3,7 @@
 mod compose_corpus;
 mod conformance;
 mod deploy;
+mod e2e;
 mod examples;
 mod http;
 mod lease;

@@ -2,6 +2,7 @@
 
 pub mod bosun;
 pub mod cases;
+pub mod e2e;
 pub mod engine;
 pub mod snapshot;
 pub mod stack;

@@ -1,0 +1,421 @@
+//! bosun against `docker stack deploy`, side by side on one fresh swarm.
+//!
+//! `cargo bench --bench reconcile` (root: it brings up its own 1-node
+//! sandbox `bench`, so nothing else disturbs the daemon, and removes it at
+//! the end, also on panic) measures:
+//!
+//! - cold apply of 10/50/100 new services from one compose file:
+//!   `bosun reconcile --once --no-wait` vs `docker stack deploy
+//!   --resolve-image never`, wall time (median of `ROUNDS`) and ratio;
+//! - a no-op pass over 100 and 500 deployed services: `bosun plan` (the
+//!   process, and the pass in-process: load + convert + observe + plan, with
+//!   its request count) vs `docker stack deploy` of the unchanged file;
+//! - bosun's peak RSS (`/usr/bin/time -f %M`).
+//!
+//! Services have `replicas: 0`: the figures are the control plane's
+//! (reading, converting, API calls), not container start-up, which is the
+//! same work for both tools and would only add noise on a small machine.
+//!
+//! Targets: bosun at most half of `docker stack deploy`'s time on the cold
+//! apply of 100 services; a no-op pass under 100 ms at 500 services.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bosun::plan::{self, DesiredState};
+use bosun::sandbox::{self, Config, Sandbox};
+use bosun::swarm::{self, Api as _, Client, Filters, Kind};
+
+const SANDBOX: &str = "bench";
+/// Rounds of each cold apply (median reported).
+const ROUNDS: usize = 5;
+/// Runs of each no-op measurement (median reported).
+const NOOP_RUNS: usize = 5;
+
+/// Removes the sandbox when dropped, also on panic.
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        if let Err(e) = rt.block_on(sandbox::teardown(Path::new(sandbox::DEFAULT_ROOT), SANDBOX)) {
+            eprintln!("teardown of sandbox {SANDBOX}: {e}");
+        }
+    }
+}
+
+fn compose(services: usize) -> String {
+    let mut s = String::from("version: \"3.8\"\nservices:\n");
+    for i in 0..services {
+        let _ = write!(
+            s,
+            "  svc{i:03}:\n    image: bosun/busybox:latest\n    command: [sleep, \"3600\"]\n\
+             \x20   environment:\n      INDEX: \"{i}\"\n      MODE: bench\n    networks: [net]\n\
+             \x20   deploy:\n      replicas: 0\n      labels:\n        bench.index: \"{i}\"\n\
+             \x20     update_config: {{parallelism: 1, order: start-first}}\n\
+             \x20     restart_policy: {{condition: on-failure}}\n"
+        );
+    }
+    s.push_str("networks:\n  net:\n    driver: overlay\n");
+    s
+}
+
+/// A folder with one Stack manifest `stack` over a compose file of
+/// `services` services. Returns the folder and the compose file.
+fn folder(root: &Path, stack: &str, services: usize) -> (PathBuf, PathBuf) {
+    let dir = root.join(stack);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("docker-compose.yml");
+    std::fs::write(&file, compose(services)).expect("write compose");
+    std::fs::write(
+        dir.join("stack.yaml"),
+        format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {stack}}}\n\
+             spec: {{composeFiles: [docker-compose.yml], prune: true, resolveImage: never}}\n"
+        ),
+    )
+    .expect("write manifest");
+    (dir, file)
+}
+
+/// Wall time, peak RSS (KiB) and exit code of a command run under
+/// `/usr/bin/time`.
+struct Run {
+    wall: Duration,
+    rss_kib: u64,
+    code: Option<i32>,
+}
+
+fn timed(host: &str, program: &str, args: &[&str], scratch: &Path) -> Run {
+    let rss_file = scratch.join("rss");
+    let start = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(program)
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run /usr/bin/time");
+    let wall = start.elapsed();
+    let rss_kib = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(0);
+    let code = out.status.code();
+    if !matches!(code, Some(0 | 1)) {
+        eprintln!(
+            "{program} {} exited {code:?}:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Run {
+        wall,
+        rss_kib,
+        code,
+    }
+}
+
+fn bosun(host: &str, args: &[&str], scratch: &Path) -> Run {
+    timed(host, env!("CARGO_BIN_EXE_bosun"), args, scratch)
+}
+
+fn docker_deploy(host: &str, file: &Path, stack: &str, scratch: &Path) -> Run {
+    let file = file.to_str().expect("utf-8");
+    timed(
+        host,
+        "docker",
+        &[
+            "stack",
+            "deploy",
+            "--detach=true",
+            "--resolve-image",
+            "never",
+            "-c",
+            file,
+            stack,
+        ],
+        scratch,
+    )
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Remove stacks with the docker CLI and wait until their services and
+/// networks are gone, so the next measurement starts on an idle daemon.
+async fn remove_stacks(host: &str, api: &Client, stacks: &[&str]) {
+    let mut args = vec!["stack", "rm"];
+    args.extend_from_slice(stacks);
+    let out = Command::new("docker")
+        .args(&args)
+        .env("DOCKER_HOST", host)
+        .output()
+        .expect("docker stack rm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for stack in stacks {
+        let filters = Filters::none().with("label", &format!("com.docker.stack.namespace={stack}"));
+        loop {
+            let services = api.list(Kind::Service, &filters).await.expect("list");
+            let networks = api.list(Kind::Network, &filters).await.expect("list");
+            if services.is_empty() && networks.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "stack {stack} not removed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// One in-process no-op pass.
+struct Pass {
+    /// connect + load + convert + observe + plan.
+    total: Duration,
+    /// Of which `swarm::observe` (the daemon listing every kind).
+    observe: Duration,
+    requests: u64,
+    empty: bool,
+}
+
+async fn pass(dir: &Path, host: &str) -> Pass {
+    let env = BTreeMap::new();
+    let start = Instant::now();
+    let client = Client::connect_host(host).await.expect("connect");
+    let before = client.requests();
+    let desired = bosun::manifest::load_with(dir, &env).expect("valid");
+    let state = DesiredState::build(&desired, &env).expect("builds");
+    let observe_start = Instant::now();
+    let snapshot = swarm::observe(&client).await.expect("observe");
+    let observe = observe_start.elapsed();
+    let plan = plan::plan(&state, &snapshot, &plan::Options::default().prune(true));
+    Pass {
+        total: start.elapsed(),
+        observe,
+        requests: client.requests().since(&before).total(),
+        empty: plan.is_empty(),
+    }
+}
+
+struct Row {
+    scenario: String,
+    bosun: String,
+    docker: String,
+    ratio: String,
+    note: String,
+}
+
+async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
+    let host = sandbox.docker_host("manager1").expect("host");
+    let api = Client::connect_host(&host).await.expect("connect");
+    let mut rows = Vec::new();
+    let mut peak_rss = 0;
+    let mut c8 = Vec::new();
+    let mut d100 = Duration::ZERO;
+
+    for n in [10usize, 50, 100] {
+        let (mut b, mut d) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let bs = format!("b{n}x{round}");
+            let ds = format!("d{n}x{round}");
+            let (dir, file) = folder(scratch, &bs, n);
+            let dir_s = dir.to_str().expect("utf-8");
+            // Alternate who goes first, so neither always meets a daemon
+            // still busy with the other's work.
+            let (rb, rd) = if round % 2 == 0 {
+                let rb = bosun(&host, &["reconcile", "--once", "--no-wait", dir_s], scratch);
+                let rd = docker_deploy(&host, &file, &ds, scratch);
+                (rb, rd)
+            } else {
+                let rd = docker_deploy(&host, &file, &ds, scratch);
+                let rb = bosun(&host, &["reconcile", "--once", "--no-wait", dir_s], scratch);
+                (rb, rd)
+            };
+            assert_eq!(rb.code, Some(0), "bosun reconcile of {n} services failed");
+            assert_eq!(
+                rd.code,
+                Some(0),
+                "docker stack deploy of {n} services failed"
+            );
+            peak_rss = peak_rss.max(rb.rss_kib);
+            b.push(rb.wall);
+            d.push(rd.wall);
+            remove_stacks(&host, &api, &[&bs, &ds]).await;
+            if n == 100 {
+                let cs = format!("c{n}x{round}");
+                let (dir, _) = folder(scratch, &cs, n);
+                let dir_s = dir.to_str().expect("utf-8");
+                let args = [
+                    "reconcile",
+                    "--once",
+                    "--no-wait",
+                    "--concurrency",
+                    "8",
+                    dir_s,
+                ];
+                let rc = bosun(&host, &args, scratch);
+                assert_eq!(rc.code, Some(0), "bosun reconcile --concurrency 8 failed");
+                peak_rss = peak_rss.max(rc.rss_kib);
+                c8.push(rc.wall);
+                remove_stacks(&host, &api, &[&cs]).await;
+            }
+        }
+        let (b, d) = (median(b), median(d));
+        let ratio = b.as_secs_f64() / d.as_secs_f64();
+        rows.push(Row {
+            scenario: format!("cold apply, {n} services (median of {ROUNDS})"),
+            bosun: ms(b),
+            docker: ms(d),
+            ratio: format!("{ratio:.2}"),
+            note: if n == 100 {
+                format!(
+                    "target ≤ 0.50: {}",
+                    if ratio <= 0.5 { "met" } else { "NOT met" }
+                )
+            } else {
+                String::new()
+            },
+        });
+        eprintln!("cold apply {n}: bosun {b:?}, docker {d:?}");
+        if n == 100 {
+            d100 = d;
+        }
+    }
+    let c8 = median(c8);
+    let ratio = c8.as_secs_f64() / d100.as_secs_f64();
+    rows.push(Row {
+        scenario: format!("cold apply, 100 services, `--concurrency 8` (median of {ROUNDS})"),
+        bosun: ms(c8),
+        docker: ms(d100),
+        ratio: format!("{ratio:.2}"),
+        note: format!(
+            "target ≤ 0.50: {}",
+            if ratio <= 0.5 { "met" } else { "NOT met" }
+        ),
+    });
+
+    for n in [100usize, 500] {
+        let bs = format!("noop{n}");
+        let ds = format!("dnoop{n}");
+        let (dir, file) = folder(scratch, &bs, n);
+        let dir_s = dir.to_str().expect("utf-8");
+        let r = bosun(&host, &["reconcile", "--once", "--no-wait", dir_s], scratch);
+        assert_eq!(r.code, Some(0), "bosun reconcile of {n} services failed");
+        peak_rss = peak_rss.max(r.rss_kib);
+        let r = docker_deploy(&host, &file, &ds, scratch);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "docker stack deploy of {n} services failed"
+        );
+
+        let (mut cli, mut lib, mut obs, mut dock) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut requests = 0;
+        let mut plan_rss = 0;
+        for _ in 0..NOOP_RUNS {
+            let r = bosun(&host, &["plan", dir_s], scratch);
+            assert_eq!(
+                r.code,
+                Some(0),
+                "plan of the deployed {n} services is not empty"
+            );
+            plan_rss = plan_rss.max(r.rss_kib);
+            cli.push(r.wall);
+            let p = pass(&dir, &host).await;
+            assert!(p.empty, "in-process plan of {n} services is not empty");
+            lib.push(p.total);
+            obs.push(p.observe);
+            requests = p.requests;
+            let r = docker_deploy(&host, &file, &ds, scratch);
+            assert_eq!(r.code, Some(0), "docker stack deploy (unchanged) failed");
+            dock.push(r.wall);
+        }
+        peak_rss = peak_rss.max(plan_rss);
+        let (cli, lib, obs, dock) = (median(cli), median(lib), median(obs), median(dock));
+        rows.push(Row {
+            scenario: format!("no-op `bosun plan` process, {n} services (median of {NOOP_RUNS})"),
+            bosun: ms(cli),
+            docker: ms(dock),
+            ratio: format!("{:.2}", cli.as_secs_f64() / dock.as_secs_f64()),
+            note: format!("peak RSS {} MiB", plan_rss / 1024),
+        });
+        rows.push(Row {
+            scenario: format!("no-op pass in-process (load+convert+observe+plan), {n} services"),
+            bosun: format!("{:.1} ms", lib.as_secs_f64() * 1e3),
+            docker: ms(dock),
+            ratio: format!("{:.2}", lib.as_secs_f64() / dock.as_secs_f64()),
+            note: if n == 500 {
+                format!(
+                    "{requests} requests, of which observe {}; target < 100 ms: {}",
+                    ms(obs),
+                    if lib < Duration::from_millis(100) {
+                        "met"
+                    } else {
+                        "NOT met"
+                    }
+                )
+            } else {
+                format!("{requests} requests, of which observe {}", ms(obs))
+            },
+        });
+        eprintln!("no-op {n}: plan {cli:?}, pass {lib:?} ({requests} requests), docker {dock:?}");
+        remove_stacks(&host, &api, &[&bs, &ds]).await;
+    }
+    rows.push(Row {
+        scenario: "peak RSS of any bosun run above".into(),
+        bosun: format!("{} MiB", peak_rss.div_ceil(1024)),
+        docker: String::new(),
+        ratio: String::new(),
+        note: "`/usr/bin/time -f %M`".into(),
+    });
+    rows
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        // `cargo bench -- --list` / `cargo test --benches`: nothing to list.
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let root = Path::new(sandbox::DEFAULT_ROOT);
+    if root.join(SANDBOX).exists() {
+        rt.block_on(sandbox::teardown(root, SANDBOX))
+            .expect("remove a leftover bench sandbox");
+    }
+    let _teardown = Teardown;
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let rows = rt.block_on(async {
+        let sandbox = Sandbox::up(Config::new(SANDBOX).managers(1))
+            .await
+            .expect("sandbox up (root needed)");
+        sandbox.build_image().await.expect("test image");
+        bench(&sandbox, scratch.path()).await
+    });
+    println!("| scenario | bosun | docker stack deploy | bosun/docker | note |");
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.scenario, r.bosun, r.docker, r.ratio, r.note
+        );
+    }
+}
