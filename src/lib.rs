@@ -5,6 +5,7 @@
 //! cluster equal to its objects. Pure logic (`manifest`) never touches the
 //! Docker API; IO lives at the edges (`sandbox`, `cli`).
 
+pub mod apply;
 pub mod cli;
 pub mod compose;
 pub mod controller;

@@ -5,6 +5,7 @@ mod conformance;
 mod examples;
 mod lease;
 mod plan;
+mod reconcile;
 mod sandbox;
 mod schema;
 mod source;

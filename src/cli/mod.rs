@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod plan;
+pub mod reconcile;
 pub mod sandbox;
 pub mod schema;
 pub mod validate;
@@ -35,6 +37,10 @@ pub enum LogFormat {
 pub enum Command {
     /// Validate a folder of manifests (exit 0 valid, 2 invalid).
     Validate(validate::Args),
+    /// Show what `reconcile` would change (exit 0 in sync, 1 differences, 2 error).
+    Plan(plan::Args),
+    /// Make the swarm equal to the manifests, once (exit 0 converged, 2 error).
+    Reconcile(reconcile::Args),
     /// Write (or check) the JSON Schemas of every manifest kind.
     Schema(schema::Args),
     /// A real multi-node swarm on this host, one dockerd per node.
@@ -46,6 +52,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Reconcile(args) => reconcile::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
     }
 }

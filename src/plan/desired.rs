@@ -28,6 +28,9 @@ pub struct DesiredStack {
     /// Stacks that must be deployed first: `dependsOn`, and the stacks that
     /// create networks this one uses as external.
     pub after: Vec<String>,
+    /// The manifest's `wait`: how long apply waits for the stack's services
+    /// to converge, `None` when waiting is disabled.
+    pub wait: Option<std::time::Duration>,
     pub objects: StackObjects,
 }
 
@@ -110,6 +113,11 @@ impl DesiredState {
                 name: stack.name().to_string(),
                 prune: stack.spec.prune,
                 after,
+                wait: stack
+                    .spec
+                    .wait
+                    .enabled
+                    .then(|| stack.spec.wait.timeout.get()),
                 objects,
             });
         }

@@ -212,6 +212,23 @@ impl Fake {
             .map(|i| readback(kind, &st.objects[&kind][i]))
     }
 
+    /// Set a top-level field of a stored object (`UpdateStatus`, …), as
+    /// the daemon's orchestrator would; no call is recorded and the version
+    /// does not change. Returns whether the object exists.
+    pub fn set_field(&self, kind: Kind, id_or_name: &str, field: &str, value: Value) -> bool {
+        let mut st = self.lock();
+        let Some(i) = st.find(kind, id_or_name) else {
+            return false;
+        };
+        match st.objects.get_mut(&kind).and_then(|o| o.get_mut(i)) {
+            Some(obj) => {
+                obj[field] = value;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every call so far, in order.
     #[must_use]
     pub fn calls(&self) -> Vec<Call> {
@@ -370,6 +387,9 @@ fn matches(kind: Kind, v: &Value, key: &str, want: &str) -> Option<bool> {
                 || v.get("ServiceName").and_then(Value::as_str) == Some(want)
         }
         "node" if kind == Kind::Task => v.get("NodeID").and_then(Value::as_str) == Some(want),
+        // dockerd's hidden filter (tasks of the service's current spec): a
+        // fake task is always current unless it says otherwise.
+        "_up-to-date" if kind == Kind::Task => v.get("Stale").is_none(),
         _ => return None,
     })
 }

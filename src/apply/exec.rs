@@ -1,0 +1,404 @@
+//! Running one action: the API calls, retries, 409 adoption, and the waits
+//! for networks to appear or disappear.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Options;
+use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
+use crate::plan::Action;
+use crate::swarm::{self, Api, Filters, Kind, retry};
+
+/// An [`Api`] that counts the write calls made through it (attempts).
+pub(super) struct Counted<'a, A> {
+    pub api: &'a A,
+    pub writes: AtomicUsize,
+}
+
+impl<'a, A: Api> Counted<'a, A> {
+    pub fn new(api: &'a A) -> Self {
+        Counted {
+            api,
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+impl<A: Api> Api for Counted<'_, A> {
+    async fn info(&self) -> swarm::Result<Value> {
+        self.api.info().await
+    }
+    async fn list(&self, kind: Kind, filters: &Filters) -> swarm::Result<Vec<Value>> {
+        self.api.list(kind, filters).await
+    }
+    async fn inspect(&self, kind: Kind, id: &str) -> swarm::Result<Value> {
+        self.api.inspect(kind, id).await
+    }
+    async fn create(&self, kind: Kind, body: &Value) -> swarm::Result<String> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.api.create(kind, body).await
+    }
+    async fn update(&self, kind: Kind, id: &str, version: u64, body: &Value) -> swarm::Result<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.api.update(kind, id, version, body).await
+    }
+    async fn remove(&self, kind: Kind, id: &str) -> swarm::Result<()> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.api.remove(kind, id).await
+    }
+}
+
+/// Why one action failed: the message names the object (`create service
+/// app_web: HTTP 400: …`).
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub message: String,
+    /// The swarm has no leader: nothing else can succeed.
+    pub no_leader: bool,
+}
+
+impl Failure {
+    fn api(what: &str, e: &swarm::Error) -> Self {
+        let detail = match e {
+            swarm::Error::ResponseFailed {
+                status, message, ..
+            } => format!("HTTP {status}: {}", message.trim()),
+            other => other.to_string(),
+        };
+        Failure {
+            message: format!("{what}: {detail}"),
+            no_leader: e.is_no_leader(),
+        }
+    }
+
+    pub fn other(what: &str, message: &str) -> Self {
+        Failure {
+            message: format!("{what}: {message}"),
+            no_leader: false,
+        }
+    }
+}
+
+/// What a successful action leaves behind.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Done {
+    /// The created object's ID (creates only).
+    pub id: Option<String>,
+    /// A create answered 409 and the existing object is bosun's own, for
+    /// the same owner: a previous attempt created it.
+    pub adopted: bool,
+}
+
+fn kind_of(action: &Action) -> Kind {
+    match action.object_kind() {
+        crate::plan::ObjectKind::Network => Kind::Network,
+        crate::plan::ObjectKind::Config => Kind::Config,
+        crate::plan::ObjectKind::Secret => Kind::Secret,
+        crate::plan::ObjectKind::Node => Kind::Node,
+        crate::plan::ObjectKind::Service => Kind::Service,
+    }
+}
+
+/// `create service app_web`.
+pub(super) fn describe(action: &Action) -> String {
+    let verb = match action.verb() {
+        crate::plan::Verb::Create => "create",
+        crate::plan::Verb::Update => "update",
+        crate::plan::Verb::Remove => "remove",
+    };
+    format!("{verb} {} {}", action.object_kind(), action.name())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Failure> {
+    serde_json::to_value(v).map_err(|e| Failure::other("serialize", &e.to_string()))
+}
+
+/// Run one action. `body` is the request body with IDs already filled in
+/// (creates and service updates); other actions carry what they need.
+pub(super) async fn run<A: Api>(
+    api: &Counted<'_, A>,
+    action: &Action,
+    body: Option<Value>,
+    opts: &Options,
+) -> Result<Done, Failure> {
+    let what = describe(action);
+    let kind = kind_of(action);
+    match action {
+        Action::CreateNetwork { .. }
+        | Action::CreateConfig { .. }
+        | Action::CreateSecret { .. }
+        | Action::CreateService { .. } => {
+            let body = match body {
+                Some(b) => b,
+                None => match action {
+                    Action::CreateNetwork { body, .. } => to_json(body)?,
+                    Action::CreateConfig { body, .. } => to_json(body)?,
+                    Action::CreateSecret { body, .. } => to_json(body)?,
+                    Action::CreateService { body, .. } => to_json(body)?,
+                    _ => Value::Null,
+                },
+            };
+            let done = create(api, kind, action, &body, opts).await?;
+            if kind == Kind::Network {
+                if let Some(id) = &done.id {
+                    network_visible(api, id, opts)
+                        .await
+                        .map_err(|m| Failure::other(&what, &m))?;
+                }
+            }
+            Ok(done)
+        }
+        Action::UpdateService { id, version, .. } => {
+            let Some(desired) = body else {
+                return Err(Failure::other(&what, "no spec to send"));
+            };
+            let force = desired
+                .pointer("/TaskTemplate/ForceUpdate")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            retry::update_spec(
+                api,
+                &opts.retry,
+                kind,
+                id,
+                Some((*version, Value::Null)),
+                |current| {
+                    // After "update out of sequence" the current spec is
+                    // re-read: ForceUpdate must still not go down.
+                    let theirs = current
+                        .pointer("/TaskTemplate/ForceUpdate")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    let mut spec = desired.clone();
+                    if theirs > force {
+                        spec["TaskTemplate"]["ForceUpdate"] = json!(theirs);
+                    }
+                    Some(spec)
+                },
+            )
+            .await
+            .map_err(|e| Failure::api(&what, &e))?;
+            Ok(Done::default())
+        }
+        Action::UpdateNode {
+            id, version, spec, ..
+        } => {
+            let mut first = true;
+            retry::update_spec(
+                api,
+                &opts.retry,
+                kind,
+                id,
+                Some((*version, Value::Null)),
+                |current| {
+                    if std::mem::take(&mut first) {
+                        return Some(spec.clone());
+                    }
+                    // Someone else wrote the node meanwhile: keep their
+                    // spec, set ours on top.
+                    let mut merged = current.clone();
+                    for field in ["Labels", "Availability"] {
+                        if let Some(v) = spec.get(field) {
+                            merged[field] = v.clone();
+                        }
+                    }
+                    Some(merged)
+                },
+            )
+            .await
+            .map_err(|e| Failure::api(&what, &e))?;
+            Ok(Done::default())
+        }
+        Action::RemoveNetwork { id, .. }
+        | Action::RemoveConfig { id, .. }
+        | Action::RemoveSecret { id, .. }
+        | Action::RemoveService { id, .. } => {
+            remove(api, kind, id, opts)
+                .await
+                .map_err(|e| Failure::api(&what, &e))?;
+            if kind == Kind::Network {
+                network_gone(api, id, opts)
+                    .await
+                    .map_err(|m| Failure::other(&what, &m))?;
+            }
+            Ok(Done::default())
+        }
+    }
+}
+
+fn labels_of(kind: Kind, v: &Value) -> BTreeMap<String, String> {
+    let l = if kind == Kind::Network {
+        v.get("Labels")
+    } else {
+        v.pointer("/Spec/Labels")
+    };
+    l.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    v.get("ID")
+        .or_else(|| v.get("Id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Create with retries; a 409 is success only when the existing object is
+/// bosun's, for the same owner (a previous attempt whose response was lost).
+async fn create<A: Api>(
+    api: &Counted<'_, A>,
+    kind: Kind,
+    action: &Action,
+    body: &Value,
+    opts: &Options,
+) -> Result<Done, Failure> {
+    let what = describe(action);
+    match retry::retry(&opts.retry, |_| api.create(kind, body)).await {
+        Ok(id) => Ok(Done {
+            id: Some(id),
+            adopted: false,
+        }),
+        Err(e) if e.status() == Some(409) => {
+            let existing = retry::retry(&opts.retry, |_| api.inspect(kind, action.name()))
+                .await
+                .map_err(|inspect| {
+                    Failure::other(
+                        &what,
+                        &format!("{e}; and reading the existing object failed: {inspect}"),
+                    )
+                })?;
+            let labels = labels_of(kind, &existing);
+            let ours = labels.get(LABEL_MANAGED_BY).is_some_and(|v| v == "bosun")
+                && labels.get(LABEL_OWNER).is_some_and(|o| o == action.owner());
+            if ours {
+                tracing::info!("already exists with bosun's labels for this owner: done");
+                Ok(Done {
+                    id: id_of(&existing),
+                    adopted: true,
+                })
+            } else {
+                let managed = labels.get(LABEL_MANAGED_BY).is_some_and(|v| v == "bosun");
+                let whose = match labels.get(LABEL_OWNER) {
+                    Some(owner) if managed => format!("it belongs to {owner}"),
+                    _ => "it is not managed by bosun".to_string(),
+                };
+                let mut f = Failure::api(&what, &e);
+                f.message = format!("{} ({whose})", f.message);
+                Err(f)
+            }
+        }
+        Err(e) => Err(Failure::api(&what, &e)),
+    }
+}
+
+/// Whether a removal failed because tasks or services still hold the
+/// object (they are shutting down: it frees itself shortly).
+fn in_use(e: &swarm::Error) -> bool {
+    let m = e.message();
+    matches!(e.status(), Some(400 | 403 | 409 | 500))
+        && (m.contains("in use") || m.contains("active endpoints"))
+}
+
+/// Remove with retries; "in use" is retried until `opts.removal_timeout`
+/// (tasks of a just-removed service still hold networks); a 404 is done.
+async fn remove<A: Api>(
+    api: &Counted<'_, A>,
+    kind: Kind,
+    id: &str,
+    opts: &Options,
+) -> swarm::Result<()> {
+    let deadline = tokio::time::Instant::now() + opts.removal_timeout;
+    loop {
+        match retry::retry(&opts.retry, |_| api.remove(kind, id)).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) if in_use(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "still in use; retrying the removal");
+                tokio::time::sleep(opts.poll_interval).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Poll `f` every `interval` (growing to 1 s) until it says done, or
+/// `timeout`.
+async fn poll<F, Fut>(interval: Duration, timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = interval.min(Duration::from_millis(100));
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(interval.max(Duration::from_millis(100)));
+    }
+}
+
+/// Wait until the manager shows the new network with its driver (dockerd
+/// briefly reports `Driver: ""` for a network it has not set up yet).
+async fn network_visible<A: Api>(
+    api: &Counted<'_, A>,
+    id: &str,
+    opts: &Options,
+) -> Result<(), String> {
+    let visible = poll(opts.poll_interval, opts.network_timeout, || async {
+        api.inspect(Kind::Network, id).await.is_ok_and(|n| {
+            n.get("Driver")
+                .and_then(Value::as_str)
+                .is_some_and(|d| !d.is_empty())
+        })
+    })
+    .await;
+    if visible {
+        Ok(())
+    } else {
+        Err(format!(
+            "created, but not visible on the manager after {} s",
+            opts.network_timeout.as_secs()
+        ))
+    }
+}
+
+/// Wait until a removed network is really gone (removal is asynchronous:
+/// a create of the same name would otherwise conflict).
+async fn network_gone<A: Api>(
+    api: &Counted<'_, A>,
+    id: &str,
+    opts: &Options,
+) -> Result<(), String> {
+    let gone = poll(opts.poll_interval, opts.network_timeout, || async {
+        api.inspect(Kind::Network, id)
+            .await
+            .err()
+            .is_some_and(|e| e.is_not_found())
+    })
+    .await;
+    if gone {
+        Ok(())
+    } else {
+        Err(format!(
+            "removed, but still present after {} s",
+            opts.network_timeout.as_secs()
+        ))
+    }
+}

@@ -1,0 +1,656 @@
+//! Execute a [`Plan`] against a swarm: phases, bounded concurrency,
+//! retries, waits.
+//!
+//! [`apply()`] runs the plan's actions in its order, in phases:
+//!
+//! 1. networks: re-creations first remove the old network and wait until it
+//!    is really gone (removal is asynchronous), then creates, each waiting
+//!    until the manager shows the network with its driver;
+//! 2. configs and secrets (their IDs join the name → ID table);
+//! 3. node updates;
+//! 4. services, stack by stack in deploy order, then (with `wait`) until
+//!    the stack's created and updated services have converged (see
+//!    [`wait`](self::wait)); a stack whose action or wait failed fails its
+//!    dependents (`dependsOn`, and services using a network, config or
+//!    secret that could not be created), which are skipped; independent
+//!    stacks go on;
+//! 5. prune, in reverse: services, then configs and secrets, then networks
+//!    (again waiting until they are gone). Removals owned by a failed stack
+//!    are skipped.
+//!
+//! Independent actions inside a phase run concurrently, at most
+//! [`Options::concurrency`] at a time.
+//!
+//! # Retries and lost responses
+//!
+//! Transient errors (connection, timeout, HTTP 5xx except "no leader") are
+//! retried with exponential backoff and jitter ([`swarm::retry`]); "update
+//! out of sequence" re-reads the object's version first. A create answered
+//! with 409 is a success only when the existing object carries bosun's
+//! labels *for the same owner* — the previous attempt created it and its
+//! response was lost; the next plan catches any difference. Otherwise the
+//! action fails. "No leader" stops the pass: every action not yet started
+//! is skipped.
+//!
+//! # Secrets
+//!
+//! Nothing here logs or returns a request body: log lines and errors carry
+//! the action's verb and the object's name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::plan::{Action, DesiredState, Plan};
+use crate::swarm::{Api, Snapshot, retry};
+
+mod exec;
+mod ids;
+mod wait;
+
+use exec::{Counted, Done, Failure};
+use ids::Ids;
+
+/// How to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Actions of one phase running at the same time (at least 1).
+    pub concurrency: usize,
+    /// Honour the stacks' `wait` settings; `false` (`--no-wait`) never waits
+    /// for services to converge.
+    pub wait: bool,
+    /// Retries of transient errors.
+    pub retry: retry::Policy,
+    /// Delay between polls (service convergence, "in use" removals).
+    pub poll_interval: Duration,
+    /// How long a new network may take to appear, a removed one to go.
+    pub network_timeout: Duration,
+    /// How long a removal is retried while the object is still in use
+    /// (tasks of a removed service shutting down).
+    pub removal_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            concurrency: 4,
+            wait: true,
+            retry: retry::Policy::default(),
+            poll_interval: Duration::from_secs(1),
+            network_timeout: Duration::from_secs(30),
+            removal_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Options {
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    #[must_use]
+    pub fn wait(mut self, wait: bool) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    #[must_use]
+    pub fn retry(mut self, policy: retry::Policy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    #[must_use]
+    pub fn poll_interval(mut self, d: Duration) -> Self {
+        self.poll_interval = d;
+        self
+    }
+}
+
+/// How one action (or wait) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied (or found already applied by a previous attempt: `adopted`).
+    Done { adopted: bool },
+    /// Failed; the message names the object and the daemon's error.
+    Failed(String),
+    /// Not attempted; why.
+    Skipped(String),
+}
+
+impl Outcome {
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        matches!(self, Outcome::Done { .. })
+    }
+}
+
+/// The result of one action of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionReport {
+    /// `CreateService`, …
+    pub action: &'static str,
+    pub name: String,
+    pub owner: String,
+    pub outcome: Outcome,
+    /// Write calls made (retries included; 0 when skipped).
+    pub attempts: usize,
+    pub duration: Duration,
+}
+
+/// The result of waiting for one stack's services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitReport {
+    pub stack: String,
+    /// Services waited for.
+    pub services: usize,
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// What [`apply()`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// One entry per plan action, in plan order.
+    pub actions: Vec<ActionReport>,
+    /// One entry per stack waited for, in deploy order.
+    pub waits: Vec<WaitReport>,
+    /// Write calls sent (creates, updates, removes; retries included).
+    pub writes: usize,
+    pub duration: Duration,
+}
+
+impl Report {
+    /// Every action done and every wait converged.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        self.actions.iter().all(|a| a.outcome.is_done())
+            && self.waits.iter().all(|w| w.outcome.is_done())
+    }
+
+    /// Failure messages: failed actions, then failed waits.
+    #[must_use]
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .actions
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                Outcome::Failed(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        out.extend(self.waits.iter().filter_map(|w| match &w.outcome {
+            Outcome::Failed(m) => Some(format!("wait for Stack/{}: {m}", w.stack)),
+            _ => None,
+        }));
+        out
+    }
+
+    /// `kind name: reason` of every skipped action.
+    #[must_use]
+    pub fn skipped(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                Outcome::Skipped(why) => Some(format!("{} {}: {why}", a.action, a.name)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `5 done, 1 failed, 2 skipped; 6 writes in 3.2 s`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let count = |f: fn(&Outcome) -> bool| self.actions.iter().filter(|a| f(&a.outcome)).count();
+        format!(
+            "{} done, {} failed, {} skipped; {} writes in {:.1} s",
+            count(Outcome::is_done),
+            count(|o| matches!(o, Outcome::Failed(_))),
+            count(|o| matches!(o, Outcome::Skipped(_))),
+            self.writes,
+            self.duration.as_secs_f64()
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for m in self.failures() {
+            writeln!(f, "failed: {m}")?;
+        }
+        for m in self.skipped() {
+            writeln!(f, "skipped: {m}")?;
+        }
+        write!(f, "{}", self.summary())
+    }
+}
+
+/// What [`apply()`] can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Some actions or waits failed (their dependents were skipped); the
+    /// rest was applied. A rerun plans what is left.
+    #[error("the plan was not completely applied:\n{report}")]
+    Incomplete { report: Box<Report> },
+}
+
+impl Error {
+    /// The report of what was (and was not) done.
+    #[must_use]
+    pub fn report(&self) -> &Report {
+        match self {
+            Error::Incomplete { report } => report,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Apply `plan` (made from `desired` against `snapshot`) to the swarm.
+///
+/// `Ok` means every action was applied and every wait converged; otherwise
+/// [`Error::Incomplete`] carries the report.
+pub async fn apply(
+    api: &impl Api,
+    plan: &Plan,
+    desired: &DesiredState,
+    snapshot: &Snapshot,
+    opts: &Options,
+) -> Result<Report> {
+    let start = tokio::time::Instant::now();
+    let mut run = Run {
+        api,
+        opts,
+        plan,
+        reports: plan.actions.iter().map(pending).collect(),
+        waits: Vec::new(),
+        ids: Ids::of(snapshot),
+        failed_objects: BTreeSet::new(),
+        failed_stacks: BTreeSet::new(),
+        abort: None,
+    };
+    let phases = Phases::of(plan);
+
+    run.batch(&phases.network_removes, |_| None).await;
+    let failed_removes: BTreeSet<String> = phases
+        .network_removes
+        .iter()
+        .filter(|&&i| !run.reports[i].outcome.is_done())
+        .map(|&i| plan.actions[i].name().to_string())
+        .collect();
+    let creates: Vec<usize> = phases
+        .network_creates
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let name = plan.actions[i].name();
+            if failed_removes.contains(name) {
+                run.skip(i, format!("the old network `{name}` could not be removed"));
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    run.batch(&creates, |_| None).await;
+    run.batch(&phases.configs_and_secrets, |_| None).await;
+    run.batch(&phases.nodes, |_| None).await;
+
+    for stack in &phases.stacks {
+        run.stack(desired, stack).await;
+    }
+
+    for group in [
+        &phases.prune_services,
+        &phases.prune_configs_and_secrets,
+        &phases.prune_networks,
+    ] {
+        let go: Vec<usize> = group
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let owner = plan.actions[i].owner();
+                if run.failed_stacks.contains(owner) {
+                    run.skip(i, format!("{owner} failed"));
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect();
+        run.batch(&go, |_| None).await;
+    }
+
+    let report = Report {
+        writes: run.reports.iter().map(|r| r.attempts).sum(),
+        actions: run.reports,
+        waits: run.waits,
+        duration: start.elapsed(),
+    };
+    if report.is_success() {
+        Ok(report)
+    } else {
+        Err(Error::Incomplete {
+            report: Box::new(report),
+        })
+    }
+}
+
+fn pending(a: &Action) -> ActionReport {
+    ActionReport {
+        action: a.kind_name(),
+        name: a.name().to_string(),
+        owner: a.owner().to_string(),
+        outcome: Outcome::Skipped("not reached".into()),
+        attempts: 0,
+        duration: Duration::ZERO,
+    }
+}
+
+/// Indices of the plan's actions, by phase.
+#[derive(Default)]
+struct Phases {
+    network_removes: Vec<usize>,
+    network_creates: Vec<usize>,
+    configs_and_secrets: Vec<usize>,
+    nodes: Vec<usize>,
+    /// `(owner, actions)` in plan (deploy) order.
+    stacks: Vec<(String, Vec<usize>)>,
+    prune_services: Vec<usize>,
+    prune_configs_and_secrets: Vec<usize>,
+    prune_networks: Vec<usize>,
+}
+
+impl Phases {
+    fn of(plan: &Plan) -> Self {
+        let mut p = Phases::default();
+        // Network removals before the last network create belong to the
+        // network phase (re-creations, ingress replacement); the others
+        // are prune.
+        let last_create = plan
+            .actions
+            .iter()
+            .rposition(|a| matches!(a, Action::CreateNetwork { .. }));
+        for (i, a) in plan.actions.iter().enumerate() {
+            match a {
+                Action::RemoveNetwork { .. } if last_create.is_some_and(|l| i < l) => {
+                    p.network_removes.push(i);
+                }
+                Action::RemoveNetwork { .. } => p.prune_networks.push(i),
+                Action::CreateNetwork { .. } => p.network_creates.push(i),
+                Action::CreateConfig { .. } | Action::CreateSecret { .. } => {
+                    p.configs_and_secrets.push(i);
+                }
+                Action::UpdateNode { .. } => p.nodes.push(i),
+                Action::CreateService { owner, .. } | Action::UpdateService { owner, .. } => {
+                    match p.stacks.iter_mut().find(|(o, _)| o == owner) {
+                        Some((_, v)) => v.push(i),
+                        None => p.stacks.push((owner.clone(), vec![i])),
+                    }
+                }
+                Action::RemoveService { .. } => p.prune_services.push(i),
+                Action::RemoveConfig { .. } | Action::RemoveSecret { .. } => {
+                    p.prune_configs_and_secrets.push(i);
+                }
+            }
+        }
+        p
+    }
+}
+
+/// What a service body refers to by name: networks, configs, secrets.
+fn references(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (ptr, key) in [
+        ("/TaskTemplate/Networks", "Target"),
+        ("/TaskTemplate/ContainerSpec/Configs", "ConfigName"),
+        ("/TaskTemplate/ContainerSpec/Secrets", "SecretName"),
+    ] {
+        if let Some(items) = body.pointer(ptr).and_then(Value::as_array) {
+            out.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i.get(key).and_then(Value::as_str))
+                    .map(str::to_string),
+            );
+        }
+    }
+    out
+}
+
+struct Run<'a, A> {
+    api: &'a A,
+    opts: &'a Options,
+    plan: &'a Plan,
+    reports: Vec<ActionReport>,
+    waits: Vec<WaitReport>,
+    ids: Ids,
+    /// Networks, configs and secrets whose create failed or was skipped.
+    failed_objects: BTreeSet<String>,
+    /// Owners (`Stack/x`) with a failed action or wait.
+    failed_stacks: BTreeSet<String>,
+    /// Set once the swarm has no leader: everything else is skipped.
+    abort: Option<String>,
+}
+
+impl<A: Api> Run<'_, A> {
+    fn skip(&mut self, i: usize, why: String) {
+        self.reports[i].outcome = Outcome::Skipped(why);
+        if let Some(owner) = self.owner_stack(i) {
+            self.failed_stacks.insert(owner);
+        }
+        self.note_failed_object(i);
+    }
+
+    fn owner_stack(&self, i: usize) -> Option<String> {
+        let owner = self.plan.actions[i].owner();
+        owner.starts_with("Stack/").then(|| owner.to_string())
+    }
+
+    fn note_failed_object(&mut self, i: usize) {
+        if matches!(
+            self.plan.actions[i],
+            Action::CreateNetwork { .. }
+                | Action::CreateConfig { .. }
+                | Action::CreateSecret { .. }
+        ) {
+            self.failed_objects
+                .insert(self.plan.actions[i].name().to_string());
+        }
+    }
+
+    /// Run these actions concurrently (bounded); `body` gives the request
+    /// body with IDs filled in, where the action's own is not enough.
+    /// Returns the IDs of what was created, by action index.
+    async fn batch(
+        &mut self,
+        indices: &[usize],
+        body: impl Fn(usize) -> Option<Value>,
+    ) -> BTreeMap<usize, String> {
+        if let Some(why) = self.abort.clone() {
+            for &i in indices {
+                self.skip(i, why.clone());
+            }
+            return BTreeMap::new();
+        }
+        let api = self.api;
+        let opts = self.opts;
+        let plan = self.plan;
+        let work = indices.iter().map(|&i| {
+            let action = &plan.actions[i];
+            let body = body(i);
+            let span = tracing::info_span!(
+                "action",
+                action = action.kind_name(),
+                name = action.name(),
+                owner = action.owner()
+            );
+            async move {
+                let counted = Counted::new(api);
+                let started = tokio::time::Instant::now();
+                tracing::debug!("start");
+                let res = exec::run(&counted, action, body, opts).await;
+                match &res {
+                    Ok(_) => tracing::info!("{}: done", exec::describe(action)),
+                    Err(f) => tracing::warn!("{}", f.message),
+                }
+                (i, res, counted.writes(), started.elapsed())
+            }
+            .instrument(span)
+        });
+        let results: Vec<(usize, Result<Done, Failure>, usize, Duration)> =
+            futures::stream::iter(work)
+                .buffer_unordered(self.opts.concurrency.max(1))
+                .collect()
+                .await;
+        let mut created = BTreeMap::new();
+        for (i, res, attempts, duration) in results {
+            let r = &mut self.reports[i];
+            r.attempts = attempts;
+            r.duration = duration;
+            match res {
+                Ok(done) => {
+                    r.outcome = Outcome::Done {
+                        adopted: done.adopted,
+                    };
+                    if let Some(id) = done.id {
+                        let name = self.plan.actions[i].name().to_string();
+                        match self.plan.actions[i] {
+                            Action::CreateConfig { .. } => {
+                                self.ids.configs.insert(name, id.clone());
+                            }
+                            Action::CreateSecret { .. } => {
+                                self.ids.secrets.insert(name, id.clone());
+                            }
+                            _ => {}
+                        }
+                        created.insert(i, id);
+                    }
+                }
+                Err(f) => {
+                    r.outcome = Outcome::Failed(f.message.clone());
+                    if f.no_leader {
+                        self.abort = Some("the swarm has no leader (quorum lost)".into());
+                    }
+                    if let Some(owner) = self.owner_stack(i) {
+                        self.failed_stacks.insert(owner);
+                    }
+                    self.note_failed_object(i);
+                }
+            }
+        }
+        created
+    }
+
+    /// One stack's service creates and updates, then its wait.
+    async fn stack(&mut self, desired: &DesiredState, (owner, indices): &(String, Vec<usize>)) {
+        let stack = desired.stacks.iter().find(|s| s.owner() == *owner);
+        if let Some(why) = self.abort.clone() {
+            for &i in indices {
+                self.skip(i, why.clone());
+            }
+            return;
+        }
+        if let Some(dep) = stack.and_then(|s| {
+            s.after
+                .iter()
+                .map(|d| format!("Stack/{d}"))
+                .find(|d| self.failed_stacks.contains(d))
+        }) {
+            for &i in indices {
+                self.skip(i, format!("depends on {dep}, which failed"));
+            }
+            self.failed_stacks.insert(owner.clone());
+            return;
+        }
+        let mut bodies = BTreeMap::new();
+        let mut go = Vec::new();
+        for &i in indices {
+            let spec = match &self.plan.actions[i] {
+                Action::CreateService { body, .. } => serde_json::to_value(body),
+                Action::UpdateService { spec, .. } => serde_json::to_value(spec),
+                _ => continue,
+            };
+            let mut spec = match spec {
+                Ok(v) => v,
+                Err(e) => {
+                    self.fail(i, &format!("cannot serialize the spec: {e}"));
+                    continue;
+                }
+            };
+            if let Some(missing) = references(&spec)
+                .into_iter()
+                .find(|r| self.failed_objects.contains(r))
+            {
+                self.skip(i, format!("`{missing}` could not be created"));
+                continue;
+            }
+            if let Err(e) = self.ids.fill(&mut spec) {
+                self.fail(i, &e);
+                continue;
+            }
+            bodies.insert(i, spec);
+            go.push(i);
+        }
+        let created = self.batch(&go, |i| bodies.get(&i).cloned()).await;
+        if self.failed_stacks.contains(owner) {
+            return;
+        }
+        let Some(timeout) = stack.and_then(|s| s.wait).filter(|_| self.opts.wait) else {
+            return;
+        };
+        let services: Vec<(String, String)> = go
+            .iter()
+            .filter_map(|&i| match &self.plan.actions[i] {
+                Action::CreateService { name, .. } => {
+                    created.get(&i).map(|id| (name.clone(), id.clone()))
+                }
+                Action::UpdateService { name, id, .. } => Some((name.clone(), id.clone())),
+                _ => None,
+            })
+            .collect();
+        if services.is_empty() {
+            return;
+        }
+        let name = owner.trim_start_matches("Stack/").to_string();
+        let span = tracing::info_span!("wait", stack = %name, services = services.len());
+        let started = tokio::time::Instant::now();
+        let res = wait::wait(self.api, owner, &services, timeout, self.opts.poll_interval)
+            .instrument(span)
+            .await;
+        let outcome = match res {
+            Ok(()) => {
+                tracing::info!(stack = %name, "converged");
+                Outcome::Done { adopted: false }
+            }
+            Err(m) => {
+                tracing::warn!(stack = %name, "{m}");
+                self.failed_stacks.insert(owner.clone());
+                Outcome::Failed(m)
+            }
+        };
+        self.waits.push(WaitReport {
+            stack: name,
+            services: services.len(),
+            outcome,
+            duration: started.elapsed(),
+        });
+    }
+
+    fn fail(&mut self, i: usize, message: &str) {
+        let what = exec::describe(&self.plan.actions[i]);
+        self.reports[i].outcome = Outcome::Failed(Failure::other(&what, message).message);
+        if let Some(owner) = self.owner_stack(i) {
+            self.failed_stacks.insert(owner);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

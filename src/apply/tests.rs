@@ -1,0 +1,524 @@
+//! Apply against the scripted fake: order, IDs, retries, 409s, waits,
+//! skips, concurrency.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::plan::{self, DesiredState};
+use crate::swarm::{self, Fake, Filters, Kind, Method, fake, observe};
+
+/// Desired state of manifests given as `(file, text)`.
+fn state(files: &[(&str, &str)]) -> DesiredState {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let m = crate::manifest::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    DesiredState::build(&m, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const APP: &str = "apiVersion: bosun.dev/v1alpha1
+kind: Network
+metadata: {name: proxy}
+spec: {attachable: true}
+---
+apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: app}
+spec:
+  wait: {enabled: false}
+  compose:
+    services:
+      web:
+        image: nginx:1
+        networks: [proxy]
+        configs: [conf]
+        secrets: [pw]
+    networks:
+      proxy: {external: true}
+    configs:
+      conf: {file: conf.txt}
+    secrets:
+      pw: {file: pw.txt}
+";
+
+fn app() -> DesiredState {
+    state(&[
+        ("app.yaml", APP),
+        ("conf.txt", "hello"),
+        ("pw.txt", "s3cret"),
+    ])
+}
+
+fn quick() -> Options {
+    Options::default().retry(
+        retry::Policy::default()
+            .delays(Duration::from_millis(10), Duration::from_millis(100))
+            .without_jitter(),
+    )
+}
+
+async fn pass(fake: &Fake, desired: &DesiredState, opts: &Options) -> Result<Report> {
+    let snap = observe(fake).await.expect("observe");
+    let p = plan::plan(desired, &snap, &plan::Options::default().prune(true));
+    assert!(p.errors.is_empty(), "{}", p.render_text(false));
+    fake.clear_calls();
+    apply(fake, &p, desired, &snap, opts).await
+}
+
+fn writes(fake: &Fake) -> Vec<String> {
+    fake.calls()
+        .iter()
+        .filter(|c| c.method.is_write())
+        .map(|c| {
+            format!(
+                "{:?} {}",
+                c.method,
+                c.kind.map(|k| k.to_string()).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+async fn converged(fake: &Fake, desired: &DesiredState) -> bool {
+    let snap = observe(fake).await.expect("observe");
+    plan::plan(desired, &snap, &plan::Options::default().prune(true)).is_empty()
+}
+
+#[tokio::test(start_paused = true)]
+async fn networks_and_configs_are_created_before_services_and_pruning_comes_last() {
+    let fake = Fake::single_node();
+    let desired = app();
+    let report = pass(&fake, &desired, &quick()).await.expect("applied");
+    assert_eq!(
+        writes(&fake),
+        [
+            "Create network",
+            "Create config",
+            "Create secret",
+            "Create service"
+        ]
+    );
+    assert_eq!(report.writes, 4);
+    assert!(converged(&fake, &desired).await);
+
+    // The stack and the network are deleted: service, then config and
+    // secret, then the network.
+    let empty = state(&[(
+        "other.yaml",
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: other}\nspec:\n  wait: {enabled: false}\n  compose: {services: {x: {image: a}}}\n",
+    )]);
+    pass(&fake, &empty, &quick()).await.expect("applied");
+    let w = writes(&fake);
+    assert_eq!(w.len(), 6, "{w:?}");
+    assert_eq!(
+        w[..3],
+        ["Create network", "Create service", "Remove service"]
+    );
+    assert!(w[3..5].contains(&"Remove config".to_string()), "{w:?}");
+    assert!(w[3..5].contains(&"Remove secret".to_string()), "{w:?}");
+    assert_eq!(w[5], "Remove network");
+    assert!(fake.get(Kind::Network, "proxy").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn config_and_secret_ids_are_filled_in_by_name() {
+    let fake = Fake::single_node();
+    // The config exists already (seen in the snapshot); the secret is new.
+    let desired = app();
+    let conf = desired.stacks[0].objects.configs[0].clone();
+    let conf_id = fake
+        .create(Kind::Config, &serde_json::to_value(&conf).expect("json"))
+        .await
+        .expect("config");
+    pass(&fake, &desired, &quick()).await.expect("applied");
+    let secret_id = fake
+        .get(Kind::Secret, &desired.stacks[0].objects.secrets[0].name)
+        .and_then(|s| s.get("ID").and_then(Value::as_str).map(str::to_string))
+        .expect("secret created");
+    let svc = fake.get(Kind::Service, "app_web").expect("service");
+    let cs = &svc["Spec"]["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["Configs"][0]["ConfigID"], json!(conf_id));
+    assert_eq!(cs["Secrets"][0]["SecretID"], json!(secret_id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_out_of_sequence_rereads_the_version_and_retries() {
+    let fake = Fake::single_node();
+    pass(&fake, &app(), &quick()).await.expect("created");
+    let snap = observe(&fake).await.expect("observe");
+    // Someone else writes the service after our snapshot.
+    let svc = fake.get(Kind::Service, "app_web").expect("service");
+    let version = svc["Version"]["Index"].as_u64().unwrap_or_default();
+    let mut theirs = svc["Spec"].clone();
+    theirs["Mode"] = json!({"Replicated": {"Replicas": 3}});
+    fake.update(Kind::Service, "app_web", version, &theirs)
+        .await
+        .expect("their write");
+    // Our plan was made from a snapshot where only the image differs.
+    let desired = state(&[
+        ("app.yaml", &APP.replace("nginx:1", "nginx:2")),
+        ("conf.txt", "hello"),
+        ("pw.txt", "s3cret"),
+    ]);
+    let p = plan::plan(&desired, &snap, &plan::Options::default());
+    assert_eq!(p.actions.len(), 1, "{}", p.render_text(false));
+    fake.clear_calls();
+    let report = apply(&fake, &p, &desired, &snap, &quick())
+        .await
+        .expect("applied");
+    let calls: Vec<Method> = fake.calls().iter().map(|c| c.method).collect();
+    assert_eq!(calls, [Method::Update, Method::Inspect, Method::Update]);
+    assert_eq!(report.actions[0].attempts, 2);
+    let now = fake.get(Kind::Service, "app_web").expect("service");
+    assert_eq!(
+        now.pointer("/Spec/TaskTemplate/ContainerSpec/Image"),
+        Some(&json!("nginx:2"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_500_is_retried_then_succeeds() {
+    let fake = Fake::single_node();
+    let desired = app();
+    fake.fail_times(
+        Method::Create,
+        Some(Kind::Service),
+        1,
+        2,
+        fake::response("POST", "/services/create", 500, "context deadline exceeded"),
+    );
+    let report = pass(&fake, &desired, &quick()).await.expect("applied");
+    let web = report
+        .actions
+        .iter()
+        .find(|a| a.name == "app_web")
+        .expect("web");
+    assert_eq!(web.attempts, 3);
+    assert!(web.outcome.is_done());
+    assert!(converged(&fake, &desired).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_leader_is_not_retried_and_skips_the_rest() {
+    let fake = Fake::single_node();
+    fake.fail(Method::Create, Some(Kind::Config), 1, fake::no_leader());
+    let err = pass(&fake, &app(), &quick()).await.expect_err("fails");
+    let report = err.report();
+    assert_eq!(report.writes, 3, "network, config (once), secret");
+    let web = report.actions.iter().find(|a| a.name == "app_web");
+    assert!(
+        web.is_some_and(|a| matches!(&a.outcome, Outcome::Skipped(w) if w.contains("no leader"))),
+        "{report}"
+    );
+}
+
+/// An [`Api`] whose creates succeed but whose first create response is
+/// lost (a timeout after the daemon acted).
+struct LosesFirstResponse<'a> {
+    fake: &'a Fake,
+    lost: AtomicUsize,
+}
+
+impl Api for LosesFirstResponse<'_> {
+    async fn info(&self) -> swarm::Result<Value> {
+        self.fake.info().await
+    }
+    async fn list(&self, kind: Kind, filters: &Filters) -> swarm::Result<Vec<Value>> {
+        self.fake.list(kind, filters).await
+    }
+    async fn inspect(&self, kind: Kind, id: &str) -> swarm::Result<Value> {
+        self.fake.inspect(kind, id).await
+    }
+    async fn create(&self, kind: Kind, body: &Value) -> swarm::Result<String> {
+        let id = self.fake.create(kind, body).await?;
+        if kind == Kind::Service && self.lost.fetch_add(1, Ordering::Relaxed) == 0 {
+            return Err(swarm::Error::TimedOut {
+                method: "POST".into(),
+                path: "/services/create".into(),
+                seconds: 30,
+            });
+        }
+        Ok(id)
+    }
+    async fn update(&self, kind: Kind, id: &str, version: u64, body: &Value) -> swarm::Result<()> {
+        self.fake.update(kind, id, version, body).await
+    }
+    async fn remove(&self, kind: Kind, id: &str) -> swarm::Result<()> {
+        self.fake.remove(kind, id).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_409_after_a_lost_response_is_done_for_our_own_object() {
+    let fake = Fake::single_node();
+    let desired = app();
+    let snap = observe(&fake).await.expect("observe");
+    let p = plan::plan(&desired, &snap, &plan::Options::default());
+    let api = LosesFirstResponse {
+        fake: &fake,
+        lost: AtomicUsize::new(0),
+    };
+    let report = apply(&api, &p, &desired, &snap, &quick())
+        .await
+        .expect("applied");
+    let web = report
+        .actions
+        .iter()
+        .find(|a| a.name == "app_web")
+        .expect("web");
+    assert_eq!(web.outcome, Outcome::Done { adopted: true });
+    assert_eq!(web.attempts, 2);
+    assert!(converged(&fake, &desired).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_409_for_an_object_bosun_does_not_own_is_an_error() {
+    let fake = Fake::single_node();
+    let desired = app();
+    let snap = observe(&fake).await.expect("observe");
+    let p = plan::plan(&desired, &snap, &plan::Options::default());
+    // Someone creates `app_web` by hand between our snapshot and the create.
+    fake.create(
+        Kind::Service,
+        &json!({"Name": "app_web", "Labels": {"dev.bosun.owner": "Stack/app"}}),
+    )
+    .await
+    .expect("theirs");
+    let err = apply(&fake, &p, &desired, &snap, &quick())
+        .await
+        .expect_err("conflict");
+    let failures = err.report().failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].starts_with("create service app_web: HTTP 409:")
+            && failures[0].contains("not managed by bosun"),
+        "{failures:?}"
+    );
+}
+
+const CHAIN: &str = "apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: db}
+spec:
+  wait: {enabled: true, timeout: 30s}
+  compose: {services: {pg: {image: postgres:16}}}
+---
+apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: api}
+spec:
+  dependsOn: [Stack/db]
+  wait: {enabled: false}
+  compose: {services: {srv: {image: api:1}}}
+---
+apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: solo}
+spec:
+  wait: {enabled: false}
+  compose: {services: {x: {image: solo:1}}}
+";
+
+/// Play the orchestrator: every second, give each service without tasks
+/// `running` tasks (as many as its replicas) in state `state`.
+async fn orchestrate(fake: &Fake, state: &str, rounds: usize) {
+    for _ in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let services = fake
+            .list(Kind::Service, &Filters::none())
+            .await
+            .unwrap_or_default();
+        let tasks = fake
+            .list(Kind::Task, &Filters::none())
+            .await
+            .unwrap_or_default();
+        for s in services {
+            let id = s["ID"].as_str().unwrap_or_default().to_string();
+            if tasks.iter().any(|t| t["ServiceID"] == json!(id)) {
+                continue;
+            }
+            let n = s
+                .pointer("/Spec/Mode/Replicated/Replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            for slot in 1..=n {
+                fake.seed(
+                    Kind::Task,
+                    json!({"ServiceID": id, "Slot": slot, "DesiredState": "running",
+                           "Status": {"State": state, "Message": state,
+                                      "Err": if state == "running" { "" } else { "No such image: postgres:16" },
+                                      "Timestamp": "2024-01-01T00:00:00Z"}}),
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_succeeds_once_every_task_runs() {
+    let fake = Fake::single_node();
+    let desired = state(&[("s.yaml", CHAIN)]);
+    let opts = quick();
+    let (res, ()) = tokio::join!(
+        pass(&fake, &desired, &opts),
+        orchestrate(&fake, "running", 10)
+    );
+    let report = res.expect("applied");
+    assert_eq!(report.waits.len(), 1);
+    assert_eq!(report.waits[0].stack, "db");
+    assert!(report.waits[0].outcome.is_done());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_wait_names_the_service_and_skips_dependents_only() {
+    let fake = Fake::single_node();
+    let desired = state(&[("s.yaml", CHAIN)]);
+    let opts = quick();
+    let (res, ()) = tokio::join!(
+        pass(&fake, &desired, &opts),
+        orchestrate(&fake, "rejected", 10)
+    );
+    let err = res.expect_err("db never converges");
+    let report = err.report();
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0]
+            .contains("db_pg: 0/1 tasks running; last task error: \"No such image: postgres:16\""),
+        "{failures:?}"
+    );
+    let outcome = |name: &str| {
+        report
+            .actions
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.outcome.clone())
+    };
+    assert!(
+        matches!(outcome("api_srv"), Some(Outcome::Skipped(w)) if w.contains("Stack/db")),
+        "{report}"
+    );
+    assert_eq!(outcome("solo_x"), Some(Outcome::Done { adopted: false }));
+    assert!(fake.get(Kind::Service, "api_srv").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_fails_the_wait_with_the_daemons_message() {
+    let fake = Fake::single_node();
+    let desired = state(&[("s.yaml", CHAIN)]);
+    let rollback = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        fake.set_field(
+            Kind::Service,
+            "db_pg",
+            "UpdateStatus",
+            json!({"State": "rollback_completed", "Message": "rollback completed: update failed: task unhealthy"}),
+        );
+    };
+    let opts = quick();
+    let (res, ()) = tokio::join!(pass(&fake, &desired, &opts), rollback);
+    let failures = res.expect_err("rolled back").report().failures();
+    assert!(
+        failures[0].contains("db_pg: update failed and swarm rolled it back (rollback_completed): rollback completed: update failed: task unhealthy"),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_wait_overrides_the_stacks_wait() {
+    let fake = Fake::single_node();
+    let desired = state(&[("s.yaml", CHAIN)]);
+    let report = pass(&fake, &desired, &quick().wait(false))
+        .await
+        .expect("applied without waiting");
+    assert!(report.waits.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_network_skips_the_services_using_it() {
+    let fake = Fake::single_node();
+    fake.fail(
+        Method::Create,
+        Some(Kind::Network),
+        1,
+        fake::response("POST", "/networks/create", 400, "invalid subnet"),
+    );
+    let err = pass(&fake, &app(), &quick()).await.expect_err("fails");
+    let report = err.report();
+    assert_eq!(
+        report.failures(),
+        ["create network proxy: HTTP 400: invalid subnet"]
+    );
+    assert!(
+        report
+            .skipped()
+            .iter()
+            .any(|s| s.starts_with("CreateService app_web: `proxy`"))
+    );
+}
+
+/// An [`Api`] whose creates take one second, recording how many run at once.
+struct Slow<'a> {
+    fake: &'a Fake,
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Api for Slow<'_> {
+    async fn info(&self) -> swarm::Result<Value> {
+        self.fake.info().await
+    }
+    async fn list(&self, kind: Kind, filters: &Filters) -> swarm::Result<Vec<Value>> {
+        self.fake.list(kind, filters).await
+    }
+    async fn inspect(&self, kind: Kind, id: &str) -> swarm::Result<Value> {
+        self.fake.inspect(kind, id).await
+    }
+    async fn create(&self, kind: Kind, body: &Value) -> swarm::Result<String> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        self.fake.create(kind, body).await
+    }
+    async fn update(&self, kind: Kind, id: &str, version: u64, body: &Value) -> swarm::Result<()> {
+        self.fake.update(kind, id, version, body).await
+    }
+    async fn remove(&self, kind: Kind, id: &str) -> swarm::Result<()> {
+        self.fake.remove(kind, id).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_bounded() {
+    let fake = Fake::single_node();
+    let services = (0..10)
+        .map(|i| format!("      s{i}: {{image: a}}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let desired = state(&[(
+        "s.yaml",
+        &format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: many}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    networks: {{default: {{external: true, name: ingress}}}}\n    services:\n{services}"
+        ),
+    )]);
+    let snap = observe(&fake).await.expect("observe");
+    let p = plan::plan(&desired, &snap, &plan::Options::default());
+    assert_eq!(p.actions.len(), 10, "{}", p.render_text(false));
+    let api = Slow {
+        fake: &fake,
+        now: AtomicUsize::new(0),
+        max: AtomicUsize::new(0),
+    };
+    let start = tokio::time::Instant::now();
+    apply(&api, &p, &desired, &snap, &quick().concurrency(3))
+        .await
+        .expect("applied");
+    assert_eq!(api.max.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed().as_secs(), 4, "10 creates, 3 at a time");
+}

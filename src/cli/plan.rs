@@ -1,0 +1,119 @@
+//! `bosun plan DIR`: what `reconcile` would change, without changing it.
+//!
+//! Exit codes: 0 the swarm equals the manifests, 1 differences (printed),
+//! 2 error (invalid manifests, plan errors, daemon unreachable).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::manifest;
+use crate::plan::{self, DesiredState};
+use crate::swarm::{self, Client};
+
+/// Arguments of `bosun plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Folder of manifests.
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Do not plan removals of objects bosun owns and no longer wants.
+    #[arg(long)]
+    pub no_prune: bool,
+}
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// A readable diff (colours on a terminal).
+    Text,
+    /// The plan as JSON.
+    Json,
+}
+
+/// Load and validate the manifests and build the desired state; invalid
+/// input prints its diagnostics and returns `None`.
+pub(crate) fn desired(dir: &Path) -> Option<DesiredState> {
+    let desired = match manifest::load(dir) {
+        Ok(d) => d,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            eprintln!("invalid manifests: nothing planned");
+            return None;
+        }
+    };
+    for warning in &desired.warnings {
+        eprintln!("{warning}");
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    match DesiredState::build(&desired, &env) {
+        Ok(state) => Some(state),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Connect like the docker CLI (`DOCKER_HOST`, …) and take a snapshot.
+pub(crate) async fn connect_and_observe() -> anyhow::Result<(Client, swarm::Snapshot)> {
+    let client = Client::connect()
+        .await
+        .context("cannot connect to the Docker daemon")?;
+    let snapshot = swarm::observe(&client)
+        .await
+        .context("cannot read the swarm's state")?;
+    anyhow::ensure!(
+        snapshot.info.control_available,
+        "the Docker daemon at {} is not a swarm manager (Swarm.LocalNodeState: {:?}{}); \
+         point DOCKER_HOST at a manager",
+        client.host(),
+        snapshot.info.local_node_state,
+        if snapshot.info.error.is_empty() {
+            String::new()
+        } else {
+            format!(", error: {}", snapshot.info.error)
+        }
+    );
+    Ok((client, snapshot))
+}
+
+/// Run `bosun plan`.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let Some(state) = desired(&args.dir) else {
+        return Ok(ExitCode::from(2));
+    };
+    let snapshot = runtime()?.block_on(async { connect_and_observe().await.map(|(_, s)| s) })?;
+    let plan = plan::plan(
+        &state,
+        &snapshot,
+        &plan::Options::default().prune(!args.no_prune),
+    );
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan.to_json()).context("render the plan")?
+        ),
+        Output::Text => print!("{}", plan.render_text(std::io::stdout().is_terminal())),
+    }
+    Ok(if !plan.errors.is_empty() {
+        ExitCode::from(2)
+    } else if plan.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
