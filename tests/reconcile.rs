@@ -143,7 +143,9 @@ fn stack_manifest(name: &str, wait: &str, compose: &str) -> String {
 /// The local busybox image, imported once per process.
 fn busybox_image() {
     static ONCE: Mutex<bool> = Mutex::new(false);
-    let mut done = ONCE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut done = ONCE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if *done {
         return;
     }
@@ -292,7 +294,15 @@ fn every_corpus_file_reconciles_then_plans_empty_then_writes_nothing() {
     let results = results.into_inner().expect("results");
     let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     let done = results.iter().filter(|r| matches!(r, Ok(true))).count();
-    assert!(failures.is_empty(), "{}", failures.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{}",
+        failures
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
     assert!(done >= 38, "only {done} corpus files reconciled");
 }
 
@@ -327,7 +337,10 @@ fn drift_is_planned_with_its_field_and_reverted_by_reconcile() {
     for (change, field) in [
         (vec!["--replicas", "7"], "Mode.Replicated.Replicas"),
         (vec!["--env-add", "B=2"], "TaskTemplate.ContainerSpec.Env"),
-        (vec!["--image", "nginx:2"], "TaskTemplate.ContainerSpec.Image"),
+        (
+            vec!["--image", "nginx:2"],
+            "TaskTemplate.ContainerSpec.Image",
+        ),
     ] {
         let mut args = vec!["service", "update", "-d", "-q"];
         args.extend(change.iter().copied());
@@ -345,7 +358,13 @@ fn drift_is_planned_with_its_field_and_reverted_by_reconcile() {
 
     // A node label bosun set is removed by hand.
     let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]);
-    let host = docker(&["node", "inspect", &node, "--format", "{{.Description.Hostname}}"]);
+    let host = docker(&[
+        "node",
+        "inspect",
+        &node,
+        "--format",
+        "{{.Description.Hostname}}",
+    ]);
     let key = format!("{p}rack");
     std::fs::write(
         dir.path().join("n.yaml"),
@@ -360,7 +379,13 @@ fn drift_is_planned_with_its_field_and_reverted_by_reconcile() {
     assert!(out.contains(&key), "{out}");
     let (code, out, err) = run(&["reconcile", "--once", "--no-prune", d]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let labels = docker(&["node", "inspect", &node, "--format", "{{json .Spec.Labels}}"]);
+    let labels = docker(&[
+        "node",
+        "inspect",
+        &node,
+        "--format",
+        "{{json .Spec.Labels}}",
+    ]);
     assert!(labels.contains(&key), "{labels}");
     // Take the rule away again: bosun removes only its own label.
     std::fs::remove_file(dir.path().join("n.yaml")).expect("rm");
@@ -449,7 +474,10 @@ fn a_config_change_rolls_the_service_in_one_update_and_removes_the_old_version()
         assert_eq!(d.count("POST", "/services/{id}/update"), 1, "{d:?}");
         assert_eq!(report.writes, 3);
         let snap = swarm::observe(&client).await.expect("observe");
-        assert!(snap.configs.iter().all(|c| c.meta.name != old), "old config gone");
+        assert!(
+            snap.configs.iter().all(|c| c.meta.name != old),
+            "old config gone"
+        );
         let svc = snap.service(&format!("{p}_web")).expect("service");
         assert_eq!(
             svc.spec
@@ -467,27 +495,68 @@ fn prune_removes_exactly_what_bosun_owns_and_no_longer_wants() {
     let _guard = Cleanup(p.clone());
     let unmanaged = format!("{p}_web2");
     let guard_unmanaged = UnmanagedCleanup(unmanaged.clone());
-    docker(&["service", "create", "-d", "-q", "--replicas", "0", "--name", &unmanaged, "nginx:1"]);
+    docker(&[
+        "service",
+        "create",
+        "-d",
+        "-q",
+        "--replicas",
+        "0",
+        "--name",
+        &unmanaged,
+        "nginx:1",
+    ]);
     docker(&["network", "create", "-d", "overlay", &format!("{p}_net2")]);
     docker_stdin(&["config", "create", &format!("{p}_conf2"), "-"], b"x");
     docker_stdin(&["secret", "create", &format!("{p}_pw2"), "-"], b"x");
     let versions = || {
         [
-            docker(&["service", "inspect", &unmanaged, "--format", "{{.Version.Index}}"]),
-            docker(&["config", "inspect", &format!("{p}_conf2"), "--format", "{{.Version.Index}}"]),
-            docker(&["secret", "inspect", &format!("{p}_pw2"), "--format", "{{.Version.Index}}"]),
-            docker(&["network", "inspect", &format!("{p}_net2"), "--format", "{{.Id}}"]),
+            docker(&[
+                "service",
+                "inspect",
+                &unmanaged,
+                "--format",
+                "{{.Version.Index}}",
+            ]),
+            docker(&[
+                "config",
+                "inspect",
+                &format!("{p}_conf2"),
+                "--format",
+                "{{.Version.Index}}",
+            ]),
+            docker(&[
+                "secret",
+                "inspect",
+                &format!("{p}_pw2"),
+                "--format",
+                "{{.Version.Index}}",
+            ]),
+            docker(&[
+                "network",
+                "inspect",
+                &format!("{p}_net2"),
+                "--format",
+                "{{.Id}}",
+            ]),
         ]
     };
     let before = versions();
 
     let dir = tempfile::tempdir().expect("tempdir");
     let two = "services:\n  web: {image: nginx:1, deploy: {replicas: 0}}\n  api: {image: nginx:1, deploy: {replicas: 0}}\n";
-    std::fs::write(dir.path().join("a.yaml"), stack_manifest(&p, "{enabled: false}", two))
-        .expect("write");
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        stack_manifest(&p, "{enabled: false}", two),
+    )
+    .expect("write");
     std::fs::write(
         dir.path().join("b.yaml"),
-        stack_manifest(&format!("{p}b"), "{enabled: false}", "services:\n  x: {image: nginx:1, deploy: {replicas: 0}}\n"),
+        stack_manifest(
+            &format!("{p}b"),
+            "{enabled: false}",
+            "services:\n  x: {image: nginx:1, deploy: {replicas: 0}}\n",
+        ),
     )
     .expect("write");
     std::fs::write(
@@ -503,7 +572,11 @@ fn prune_removes_exactly_what_bosun_owns_and_no_longer_wants() {
         // A service leaves the compose file, a Stack and a Network manifest go.
         std::fs::write(
             dir.path().join("a.yaml"),
-            stack_manifest(&p, "{enabled: false}", "services:\n  web: {image: nginx:1, deploy: {replicas: 0}}\n"),
+            stack_manifest(
+                &p,
+                "{enabled: false}",
+                "services:\n  web: {image: nginx:1, deploy: {replicas: 0}}\n",
+            ),
         )
         .expect("write");
         std::fs::remove_file(dir.path().join("b.yaml")).expect("rm");
@@ -536,9 +609,15 @@ struct UnmanagedCleanup(String);
 impl Drop for UnmanagedCleanup {
     fn drop(&mut self) {
         let p = self.0.trim_end_matches("_web2");
-        let _ = Command::new("docker").args(["service", "rm", &self.0]).output();
-        let _ = Command::new("docker").args(["config", "rm", &format!("{p}_conf2")]).output();
-        let _ = Command::new("docker").args(["secret", "rm", &format!("{p}_pw2")]).output();
+        let _ = Command::new("docker")
+            .args(["service", "rm", &self.0])
+            .output();
+        let _ = Command::new("docker")
+            .args(["config", "rm", &format!("{p}_conf2")])
+            .output();
+        let _ = Command::new("docker")
+            .args(["secret", "rm", &format!("{p}_pw2")])
+            .output();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             let ok = Command::new("docker")
@@ -578,7 +657,10 @@ fn wait_converges_on_a_healthy_service_and_fails_on_a_rollback() {
     write("\"false\"");
     let (code, out, err) = bosun(&["reconcile", "--once", "--no-prune", d], &[]);
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(err.contains(&format!("{p}_web")) && err.contains("rollback"), "{err}");
+    assert!(
+        err.contains(&format!("{p}_web")) && err.contains("rollback"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -590,7 +672,9 @@ fn a_noop_pass_costs_the_same_for_10_and_200_services_and_one_change_one_write()
         let mut s = String::from("services:\n");
         for i in 0..n {
             let image = if i == 0 { image_of_0 } else { "nginx:1" };
-            s.push_str(&format!("  s{i}: {{image: \"{image}\", deploy: {{replicas: 0}}}}\n"));
+            s.push_str(&format!(
+                "  s{i}: {{image: \"{image}\", deploy: {{replicas: 0}}}}\n"
+            ));
         }
         s
     };
@@ -621,7 +705,10 @@ fn a_noop_pass_costs_the_same_for_10_and_200_services_and_one_change_one_write()
         .expect("write");
         let state = desired(dir.path(), &BTreeMap::new()).expect("valid");
         let before = client.requests();
-        pass(&client, &state, &p, false).await.1.expect("one change");
+        pass(&client, &state, &p, false)
+            .await
+            .1
+            .expect("one change");
         let d = client.requests().since(&before);
         assert_eq!(d.writes(), 1, "{d:?}");
     });
@@ -631,7 +718,11 @@ fn a_noop_pass_costs_the_same_for_10_and_200_services_and_one_change_one_write()
 fn secret_values_never_appear_in_any_output() {
     let p = prefix("s");
     let _guard = Cleanup(p.clone());
-    let token = format!("tok{}x{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ 0x5eed_cafe);
+    let token = format!(
+        "tok{}x{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ 0x5eed_cafe
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("pw.txt"), &token).expect("write");
     std::fs::write(
@@ -653,6 +744,9 @@ fn secret_values_never_appear_in_any_output() {
     ] {
         let (code, out, err) = bosun(&args, &env);
         assert!(code == 0 || code == 1, "{args:?}: {out}\n{err}");
-        assert!(!out.contains(&token) && !err.contains(&token), "{args:?} leaked the secret");
+        assert!(
+            !out.contains(&token) && !err.contains(&token),
+            "{args:?} leaked the secret"
+        );
     }
 }
