@@ -7,5 +7,6 @@
 
 pub mod lease;
 pub mod pass;
+pub mod scheduler;
 
 pub use pass::{PassOptions, PassOutcome, run_pass};
