@@ -394,10 +394,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failures_should_back_off_exponentially_per_cause_and_reset_on_success() {
+        use Cause::{Apply, Unreachable};
         let log: Log = Log::default();
         let (tx, rx) = mpsc::channel(8);
         tx.send(Trigger::Initial).await.expect("send");
-        use Cause::{Apply, Unreachable};
         let script = vec![
             Some(Unreachable), // t=0 → retry in 1
             Some(Unreachable), // t=1 → 2
