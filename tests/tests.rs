@@ -3,6 +3,7 @@
 mod compose_corpus;
 mod conformance;
 mod examples;
+mod http;
 mod lease;
 mod plan;
 mod reconcile;

@@ -2,11 +2,18 @@
 //!
 //! - [`pass`]: one reconcile pass as a library function (also what
 //!   `bosun reconcile --once` runs);
+//! - [`scheduler`]: when passes run (coalescing, resync, backoff, shutdown);
 //! - [`lease`]: the single-writer lease that several instances against one
-//!   swarm use to agree on who applies.
+//!   swarm use to agree on who applies;
+//! - [`status`]: what the controller knows about its progress (`/status`);
+//! - [`metrics`]: the Prometheus registry (`/metrics`);
+//! - [`http`]: the endpoints that serve them, and push webhooks.
 
+pub mod http;
 pub mod lease;
+pub mod metrics;
 pub mod pass;
 pub mod scheduler;
+pub mod status;
 
 pub use pass::{PassOptions, PassOutcome, run_pass};
