@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use super::plan::{connect_and_observe, desired, runtime};
 use crate::apply::{self, Report};
-use crate::controller::pass::{self, FailureCause, PassOptions, PassResult};
+use crate::controller::pass::{self, FailureCause, PassOptions};
+use crate::controller::status::PassResult;
 
 /// Arguments of `bosun reconcile`.
 #[derive(Debug, clap::Args)]

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::status::{Condition, ObjectStatus, PassResult};
 use crate::apply::{self, Outcome, Report};
 use crate::compose::LABEL_SPEC_HASH;
 use crate::manifest;
@@ -72,18 +73,6 @@ impl PassOptions {
     }
 }
 
-/// How a pass ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PassResult {
-    /// Applied and verified: the swarm equals the manifests.
-    Success,
-    /// The daemon could not be read, an action failed, or the swarm still
-    /// differs after applying.
-    Failed,
-    /// The revision's manifests are invalid: nothing of it was applied.
-    Invalid,
-}
-
 /// Why a pass failed, for per-cause backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FailureCause {
@@ -95,29 +84,6 @@ pub enum FailureCause {
     Invalid,
 }
 
-/// The state of one managed object after a pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Condition {
-    /// Equal to its manifest.
-    Ready,
-    /// Had drifted from its manifest; corrected this pass.
-    Drifted,
-    /// Could not be converged (see the message).
-    Failed,
-}
-
-/// One managed object after a pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectOutcome {
-    /// `service`, `network`, `config`, `secret`, `node`.
-    pub kind: String,
-    pub name: String,
-    /// The manifest that wants it, `Stack/web`.
-    pub owner: String,
-    pub condition: Condition,
-    pub message: String,
-}
-
 /// What one pass did, as status, metrics and the CLI need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassOutcome {
@@ -126,7 +92,7 @@ pub struct PassOutcome {
     pub cause: Option<FailureCause>,
     /// Per managed object (empty when the manifests are invalid or the
     /// daemon could not be read).
-    pub objects: Vec<ObjectOutcome>,
+    pub objects: Vec<ObjectStatus>,
     /// Actions applied.
     pub changes: usize,
     /// Drifts corrected, by kind (`service` → 1).
@@ -322,6 +288,41 @@ pub async fn enforce_from(
     out
 }
 
+/// Observe and plan without applying (an instance that does not hold the
+/// lease): objects the plan would change are reported `Drifted` with
+/// `why_not` as the message.
+pub async fn observe_only(
+    api: &impl Api,
+    state: &DesiredState,
+    opts: &PassOptions,
+    why_not: &str,
+) -> PassOutcome {
+    let snapshot = match observe(api, opts).await {
+        Ok(s) => s,
+        Err(e) => return PassOutcome::unreachable(format!("cannot read the swarm's state: {e}")),
+    };
+    let plan = plan::plan(
+        state,
+        &snapshot,
+        &plan::Options::default().prune(opts.prune),
+    );
+    let pending: BTreeSet<(String, String)> = plan
+        .actions
+        .iter()
+        .map(|a| (a.object_kind().to_string(), a.name().to_string()))
+        .collect();
+    let mut out = PassOutcome::empty(PassResult::Success, None, None);
+    out.objects = conditions(state, &plan, &Report::default(), None, &pending);
+    for o in &mut out.objects {
+        if o.condition == Condition::Drifted {
+            o.message = format!("differs from its manifest; {why_not}");
+        }
+        *out.managed.entry(o.kind.clone()).or_default() += 1;
+    }
+    out.plan = Some(plan);
+    out
+}
+
 fn kind_of_action(action: &str) -> String {
     let kind = action
         .trim_start_matches("Create")
@@ -369,7 +370,7 @@ fn conditions(
     report: &Report,
     remaining: Option<&Plan>,
     drift: &BTreeSet<(String, String)>,
-) -> Vec<ObjectOutcome> {
+) -> Vec<ObjectStatus> {
     let mut objects: Vec<(ObjectKind, String, String)> = Vec::new();
     for n in &state.networks {
         objects.push((ObjectKind::Network, n.body.name.clone(), n.owner.clone()));
@@ -450,7 +451,7 @@ fn conditions(
                 ),
                 None => (Condition::Ready, String::new()),
             };
-            ObjectOutcome {
+            ObjectStatus {
                 kind: k,
                 name,
                 owner,
