@@ -228,7 +228,55 @@ pub async fn observe(api: &impl Api) -> Result<Snapshot> {
         api.list(Kind::Secret, &all),
         api.list(Kind::Task, &running),
     )?;
+    let networks = with_predefined(api, networks, &services).await?;
     Ok(Snapshot::from_json(
         &info, &nodes, &networks, &services, &configs, &secrets, &tasks,
     ))
+}
+
+/// Add the networks services are attached to that `GET /networks` does not
+/// list: swarm's predefined `host` and `bridge` networks (label
+/// `com.docker.swarm.predefined`) have their own IDs, hidden behind the
+/// local networks of the same name. Without them a service on `host` could
+/// not be mapped back to its network's name and would drift forever. Costs
+/// one inspect per such ID, only when a service uses one.
+async fn with_predefined(
+    api: &impl Api,
+    mut networks: Vec<Value>,
+    services: &[Value],
+) -> Result<Vec<Value>> {
+    let known: std::collections::BTreeSet<String> = networks
+        .iter()
+        .filter_map(|n| n.get("Id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let mut unknown = std::collections::BTreeSet::new();
+    for s in services {
+        for ptr in ["/Spec/TaskTemplate/Networks", "/Spec/Networks"] {
+            for n in s
+                .pointer(ptr)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(t) = n.get("Target").and_then(Value::as_str) {
+                    if !known.contains(t) {
+                        unknown.insert(t.to_string());
+                    }
+                }
+            }
+        }
+    }
+    for id in unknown {
+        match api.inspect(Kind::Network, &id).await {
+            // A name (the fake keeps what was sent) resolves to a listed one.
+            Ok(n)
+                if n.get("Id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| known.contains(i)) => {}
+            Ok(n) => networks.push(n),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(networks)
 }
