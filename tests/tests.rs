@@ -2,6 +2,7 @@
 
 mod compose_corpus;
 mod conformance;
+mod deploy;
 mod examples;
 mod http;
 mod lease;

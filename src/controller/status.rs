@@ -15,6 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::lease::{Clock, Lease};
+use crate::swarm;
+
 /// How one managed object compares with its desired state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Condition {
@@ -114,6 +117,15 @@ pub struct LeaseStatus {
     pub holder: Option<String>,
     /// Whether this instance holds it (and so is the one applying).
     pub held: bool,
+}
+
+impl<A: swarm::Api, C: Clock> From<&Lease<A, C>> for LeaseStatus {
+    fn from(lease: &Lease<A, C>) -> Self {
+        Self {
+            holder: lease.holder(),
+            held: lease.held(),
+        }
+    }
 }
 
 /// Everything `/status` serves.
