@@ -35,8 +35,8 @@ pub struct Args {
     )]
     pub reference: String,
     /// Folder of manifests inside the repository.
-    #[arg(long, env = "BOSUN_GIT_PATH", default_value = "", requires = "git")]
-    pub path: PathBuf,
+    #[arg(long, env = "BOSUN_GIT_PATH", requires = "git")]
+    pub path: Option<PathBuf>,
     /// How often the repository is fetched (`60s`, `5m`).
     #[arg(long, env = "BOSUN_GIT_INTERVAL", default_value = "60s", value_parser = duration)]
     pub interval: Duration,
@@ -129,7 +129,7 @@ impl Args {
                 Source::Git(
                     GitConfig::new(url.clone(), self.checkout_dir.clone())
                         .reference(Reference::parse(&self.reference))
-                        .path(self.path.clone())
+                        .path(self.path.clone().unwrap_or_default())
                         .interval(self.interval)
                         .credentials(credentials),
                 )

@@ -228,7 +228,8 @@ pub async fn enforce_from(
 ) -> PassOutcome {
     let snapshot = narrowed(snapshot, &opts.name_prefix);
     let plan_opts = plan::Options::default().prune(opts.prune);
-    let plan = plan::plan(state, &snapshot, &plan_opts);
+    let mut plan = plan::plan(state, &snapshot, &plan_opts);
+    leave_nodes_alone(&mut plan, state, &opts.name_prefix);
     let drift = drifted(&plan, &snapshot, opts.unchanged);
     let applied = apply::apply(api, &plan, state, &snapshot, &opts.apply).await;
     let (report, apply_error) = match applied {
@@ -244,7 +245,8 @@ pub async fn enforce_from(
     let remaining = if apply_error.is_none() {
         match observe(api, opts).await {
             Ok(after) => {
-                let verify = plan::plan(state, &after, &plan_opts);
+                let mut verify = plan::plan(state, &after, &plan_opts);
+                leave_nodes_alone(&mut verify, state, &opts.name_prefix);
                 (!verify.is_empty()).then_some(verify)
             }
             Err(e) => {
@@ -321,6 +323,15 @@ pub async fn observe_only(
     }
     out.plan = Some(plan);
     out
+}
+
+/// Nodes have no names to narrow by: with a name prefix, bosun leaves them
+/// alone unless these manifests label nodes themselves.
+fn leave_nodes_alone(plan: &mut Plan, state: &DesiredState, prefix: &str) {
+    if !prefix.is_empty() && state.node_rules.is_empty() {
+        plan.actions
+            .retain(|a| !matches!(a, Action::UpdateNode { .. }));
+    }
 }
 
 fn kind_of_action(action: &str) -> String {
