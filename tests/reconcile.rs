@@ -42,14 +42,19 @@ fn bosun(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// Run the docker CLI; retried a few times (others write the same node
+/// and daemon: "update out of sequence").
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    let mut last = String::new();
+    for _ in 0..4 {
+        let out = Command::new("docker").args(args).output().expect("docker");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    panic!("docker {args:?}: {last}");
 }
 
 fn docker_stdin(args: &[&str], input: &[u8]) {
@@ -226,35 +231,54 @@ fn corpus_case(
         .map(|f| format!("\"{}\"", f.display()))
         .collect();
     let manifest = format!(
-        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {}}}\nspec:\n  wait: {{enabled: false}}\n  composeFiles: [{}]\n",
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {}}}\nspec:\n  wait: {{enabled: false}}\n  composeFiles: [{}]\n  env: {}\n",
         case.namespace,
-        files.join(", ")
+        files.join(", "),
+        serde_json::to_string(&case.env).map_err(|e| e.to_string())?
     );
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("stack.yaml"), manifest).map_err(|e| e.to_string())?;
     // Files docker accepts but bosun rejects are the conformance test's
     // business; they are counted.
-    let Ok(state) = desired(dir.path(), &env) else {
-        return Ok(false);
+    let state = match desired(dir.path(), &env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "{}: not reconcilable: {}",
+                case.name,
+                e.lines().next().unwrap_or_default()
+            );
+            return Ok(false);
+        }
     };
     let ext = stack::create_externals(engine, case)?;
     let prefix = format!("{}_", case.namespace);
     let result = rt.block_on(async {
         let mut last = String::new();
         for _ in 0..8 {
-            let (_, res) = pass(client, &state, &prefix, false).await;
+            let (planned, res) = pass(client, &state, &prefix, false).await;
+            // A global name (explicit `name:`, external) held by someone
+            // else's test is a conflict the plan reports: wait for it.
+            let res = res.map_err(|e| e.to_string()).and_then(|_| {
+                if planned.errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(planned.render_text(false))
+                }
+            });
             match res {
-                Ok(_) => {
+                Ok(()) => {
                     last.clear();
                     break;
                 }
                 // Another user of the daemon holds a port or an address.
                 Err(e) => {
-                    last = e.to_string();
+                    last = e;
                     cleanup(client, &prefix).await;
                     // Other users' published ports (the conformance test)
                     // go away within a minute.
-                    let port = last.contains("is already in use by service");
+                    let port = last.contains("is already in use by service")
+                        || last.contains("not managed by bosun");
                     tokio::time::sleep(Duration::from_secs(if port { 8 } else { 3 })).await;
                 }
             }
