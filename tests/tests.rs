@@ -9,6 +9,7 @@ mod http;
 mod lease;
 mod plan;
 mod reconcile;
+mod run;
 mod sandbox;
 mod schema;
 mod source;

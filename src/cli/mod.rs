@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod plan;
 pub mod reconcile;
+pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod validate;
@@ -41,6 +42,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Make the swarm equal to the manifests, once (exit 0 converged, 2 error).
     Reconcile(reconcile::Args),
+    /// Keep the swarm equal to a folder or a git repository, until stopped.
+    Run(Box<run::Args>),
     /// Write (or check) the JSON Schemas of every manifest kind.
     Schema(schema::Args),
     /// A real multi-node swarm on this host, one dockerd per node.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Reconcile(args) => reconcile::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
     }
 }

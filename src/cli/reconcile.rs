@@ -10,12 +10,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use super::plan::{connect_and_observe, desired, runtime};
-use crate::apply;
-use crate::plan;
-use crate::swarm;
+use crate::apply::{self, Report};
+use crate::controller::pass::{self, FailureCause, PassOptions};
+use crate::controller::status::PassResult;
 
 /// Arguments of `bosun reconcile`.
 #[derive(Debug, clap::Args)]
@@ -51,38 +49,33 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let Some(state) = desired(&args.dir, args.scope.as_deref()) else {
         return Ok(ExitCode::from(2));
     };
-    let options = plan::Options::default().prune(!args.no_prune);
-    let apply_options = apply::Options::default()
-        .concurrency(usize::from(args.concurrency))
-        .wait(!args.no_wait);
+    let opts = PassOptions::default().prune(!args.no_prune).apply(
+        apply::Options::default()
+            .concurrency(usize::from(args.concurrency))
+            .wait(!args.no_wait),
+    );
     let color = std::io::stdout().is_terminal();
     runtime()?.block_on(async {
         let (client, snapshot) = connect_and_observe().await?;
-        let plan = plan::plan(&state, &snapshot, &options);
-        if !plan.actions.is_empty() || !plan.errors.is_empty() {
+        let out = pass::enforce_from(&client, &state, snapshot, &opts).await;
+        if let Some(plan) = &out.plan
+            && (!plan.actions.is_empty() || !plan.errors.is_empty())
+        {
             print!("{}", plan.render_text(color));
         }
-        let applied = apply::apply(&client, &plan, &state, &snapshot, &apply_options).await;
-        let report = match &applied {
-            Ok(r) => r,
-            Err(e) => e.report(),
-        };
-        if let Err(e) = &applied {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
+        if out.result == PassResult::Success {
+            let summary = out.report.as_ref().map(Report::summary).unwrap_or_default();
+            println!("converged: {summary}");
+            return Ok(ExitCode::SUCCESS);
         }
-        let after = swarm::observe(&client)
-            .await
-            .context("cannot read the swarm's state after applying")?;
-        let verify = plan::plan(&state, &after, &options);
-        if !verify.is_empty() {
-            eprintln!(
-                "error: the swarm does not match the manifests after applying; still to do:\n{}",
-                verify.render_text(false)
-            );
-            return Ok(ExitCode::from(2));
+        match (out.cause, out.error) {
+            // The daemon went away after applying: an error of the command.
+            (Some(FailureCause::Unreachable), Some(e)) => Err(anyhow::anyhow!(e)),
+            (_, Some(e)) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(2))
+            }
+            (_, None) => Ok(ExitCode::from(2)),
         }
-        println!("converged: {}", report.summary());
-        Ok(ExitCode::SUCCESS)
     })
 }

@@ -1,0 +1,496 @@
+//! `bosun run`: the loop that keeps a swarm equal to a source.
+//!
+//! Tasks, all feeding one trigger channel of the [`scheduler`]:
+//!
+//! - the source: a [`DirSource`] watch, or a git poll timer plus webhooks
+//!   (both answered by a `git fetch` inside the pass, so that the checkout
+//!   never changes under a running pass);
+//! - Docker [`events`] (changes bosun did not make);
+//! - the lease: acquire/renew every `renew_every`; gaining it triggers a
+//!   pass.
+//!
+//! The pass itself ([`Worker::pass`]) loads the revision (once per
+//! revision), keeps the last *valid* desired state in memory and keeps
+//! enforcing it while the source shows an invalid revision (the swarm keeps
+//! the previous revision; status shows the diagnostics). Only the lease
+//! holder applies; the others observe and report.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{Mutex, mpsc, watch};
+use tracing::Instrument;
+
+use super::events::{self, EventFilter};
+use super::http::{self, HttpState};
+use super::lease::{Lease, LeaseConfig};
+use super::metrics::Metrics;
+use super::pass::{self, FailureCause, Loaded, PassOptions, PassOutcome};
+use super::scheduler::{self, Activity, Trigger, Triggers};
+use super::status::{LeaseStatus, PassResult, PassStatus, SourceStatus, StatusHandle, rfc3339};
+use crate::source::dir::{self, DirSource};
+use crate::source::git::{GitConfig, GitSource, redact};
+use crate::swarm::Client;
+
+/// Where the manifests come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A folder, watched.
+    Dir(PathBuf),
+    /// A git repository, polled every `interval` and on webhooks.
+    Git(GitConfig),
+}
+
+/// Everything `bosun run` needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub source: Source,
+    /// Where `/healthz`, `/readyz`, `/status`, `/metrics`, `/hooks/git` are served.
+    pub listen: SocketAddr,
+    /// Resync, backoff and settle timing.
+    pub scheduler: scheduler::Config,
+    /// The webhook secret; `None` refuses webhooks.
+    pub webhook_secret: Option<Vec<u8>>,
+    pub pass: PassOptions,
+    pub lease: LeaseConfig,
+    /// Interpolation variables (the process environment).
+    pub env: BTreeMap<String, String>,
+    /// The folder watch's debounce window.
+    pub debounce: Duration,
+}
+
+impl RunConfig {
+    #[must_use]
+    pub fn new(source: Source, listen: SocketAddr, holder: impl Into<String>) -> Self {
+        RunConfig {
+            source,
+            listen,
+            scheduler: scheduler::Config::default(),
+            webhook_secret: None,
+            pass: PassOptions::default(),
+            lease: LeaseConfig::new(holder),
+            env: BTreeMap::new(),
+            debounce: dir::DEFAULT_DEBOUNCE,
+        }
+    }
+}
+
+/// What [`run`] can fail with before the loop starts.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP listener could not be bound.
+    #[error(transparent)]
+    BindFailed(#[from] http::Error),
+    /// The manifest folder could not be watched.
+    #[error(transparent)]
+    WatchFailed(#[from] dir::Error),
+    /// The git source's settings are invalid.
+    #[error(transparent)]
+    GitInvalid(#[from] crate::source::git::Error),
+    /// The Docker daemon's address or TLS settings are unusable.
+    #[error("cannot set up the Docker client: {0}")]
+    ConnectFailed(#[source] crate::swarm::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Run until `shutdown` completes: the running pass finishes, the lease is
+/// released, the HTTP server stops.
+pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    run_with_abort(config, shutdown, std::future::pending()).await
+}
+
+/// [`run`], and when `abort` completes (a second signal) return at once.
+pub async fn run_with_abort(
+    config: RunConfig,
+    shutdown: impl Future<Output = ()>,
+    abort: impl Future<Output = ()>,
+) -> Result<()> {
+    let client = Client::connect().await.map_err(Error::ConnectFailed)?;
+    let metrics = Metrics::new(client.counter());
+    let (location, kind) = match &config.source {
+        Source::Dir(d) => (d.display().to_string(), "dir"),
+        Source::Git(g) => (redact(&g.url), "git"),
+    };
+    let status = StatusHandle::new(SourceStatus {
+        kind: kind.to_string(),
+        location,
+        revision: None,
+    });
+    let (hook_tx, mut hook_rx) = mpsc::channel::<()>(1);
+    let listener = http::bind(config.listen).await?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    let (stop_http, mut http_stopped) = watch::channel(false);
+    let server = tokio::spawn(http::serve(
+        listener,
+        HttpState {
+            status: status.clone(),
+            metrics: metrics.clone(),
+            webhook_secret: config.webhook_secret.clone(),
+            hook_tx,
+        },
+        async move {
+            let _ = http_stopped.wait_for(|s| *s).await;
+        },
+    ));
+
+    let (tx, rx) = mpsc::channel::<Trigger>(64);
+    let _ = tx.try_send(Trigger::Initial);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    // The source.
+    let (dir, git) = match &config.source {
+        Source::Dir(d) => {
+            let mut watch = DirSource::new(d, dir::Config::default().debounce(config.debounce))?;
+            let root = watch.root().to_path_buf();
+            let tx = tx.clone();
+            tasks.spawn(async move {
+                while let Some(t) = watch.changed().await {
+                    tracing::debug!(paths = ?t.paths, rescan = t.rescan, "folder changed");
+                    if tx.send(Trigger::Source).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            (root, None)
+        }
+        Source::Git(g) => {
+            let git = GitSource::new(g.clone())?;
+            let interval = git.interval();
+            let poll_tx = tx.clone();
+            tasks.spawn(async move {
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if poll_tx.send(Trigger::Poll).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let hook_fwd = tx.clone();
+            tasks.spawn(async move {
+                while hook_rx.recv().await.is_some() {
+                    if hook_fwd.send(Trigger::Webhook).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            (git.dir(), Some(git))
+        }
+    };
+
+    // Docker events.
+    let activity = Activity::default();
+    tasks.spawn(events::watch(
+        client.clone(),
+        EventFilter {
+            lease_name: config.lease.name.clone(),
+            name_prefix: config.pass.name_prefix.clone(),
+        },
+        activity.clone(),
+        tx.clone(),
+    ));
+
+    // The lease.
+    let api = Arc::new(client.clone());
+    let lease = Arc::new(Mutex::new(Lease::new(api, config.lease.clone())));
+    {
+        let lease = lease.clone();
+        let status = status.clone();
+        let metrics = metrics.clone();
+        let tx = tx.clone();
+        let every = config.lease.renew_every;
+        tasks.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (gained, lost) = keep_lease(&lease, &status, &metrics).await;
+                if gained && tx.send(Trigger::Lease).await.is_err() {
+                    break;
+                }
+                if lost {
+                    tracing::warn!("lease lost: another instance applies now");
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    let worker = Arc::new(Mutex::new(Worker {
+        client,
+        dir,
+        git,
+        env: config.env.clone(),
+        opts: config.pass.clone(),
+        status: status.clone(),
+        metrics: metrics.clone(),
+        lease: lease.clone(),
+        loaded: None,
+        invalid: None,
+        last_success_revision: None,
+    }));
+    let stopped = scheduler::run(
+        config.scheduler,
+        activity,
+        rx,
+        move |triggers| {
+            let worker = worker.clone();
+            async move { worker.lock().await.pass(triggers).await }
+        },
+        shutdown,
+        abort,
+    )
+    .await;
+    tasks.abort_all();
+    if stopped == scheduler::Stopped::Aborted {
+        tracing::warn!("second signal: exiting at once");
+        return Ok(());
+    }
+    tracing::info!("shutting down: releasing the lease, stopping the HTTP server");
+    if let Err(e) = lease.lock().await.release().await {
+        tracing::warn!(error = %e, "cannot release the lease; it expires on its own");
+    }
+    let _ = stop_http.send(true);
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server failed"),
+        Err(_) => tracing::warn!("HTTP server did not stop in 5 s"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Acquire or renew the lease and publish who holds it; `(gained, lost)`.
+async fn keep_lease(
+    lease: &Mutex<Lease<Client>>,
+    status: &StatusHandle,
+    metrics: &Metrics,
+) -> (bool, bool) {
+    let mut lease = lease.lock().await;
+    let before = lease.held();
+    let result = if before {
+        lease.renew().await
+    } else {
+        lease.try_acquire().await
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "lease: cannot read or write it");
+    }
+    let held = lease.held();
+    let holder = lease.holder();
+    status.update(|s| {
+        s.lease = LeaseStatus {
+            holder: holder.clone(),
+            held,
+        };
+    });
+    metrics.set_lease_held(held);
+    (!before && held, before && !held)
+}
+
+/// The state a pass needs between passes.
+struct Worker {
+    client: Client,
+    /// Where the manifests are read (the folder, or the git checkout's path).
+    dir: PathBuf,
+    git: Option<GitSource>,
+    env: BTreeMap<String, String>,
+    opts: PassOptions,
+    status: StatusHandle,
+    metrics: Metrics,
+    lease: Arc<Mutex<Lease<Client>>>,
+    /// The last valid revision, loaded: what is enforced.
+    loaded: Option<(String, Arc<Loaded>)>,
+    /// The source's current revision when it is invalid, with the diagnostics.
+    invalid: Option<(String, String)>,
+    last_success_revision: Option<String>,
+}
+
+impl Worker {
+    async fn pass(&mut self, triggers: Triggers) -> Result<(), FailureCause> {
+        let span = tracing::info_span!(
+            "pass",
+            trigger = %scheduler::describe(&triggers),
+            revision = tracing::field::Empty
+        );
+        self.pass_inner(triggers).instrument(span).await
+    }
+
+    async fn pass_inner(&mut self, triggers: Triggers) -> Result<(), FailureCause> {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let trigger = scheduler::describe(&triggers);
+
+        // 1. Which revision, and is it new?
+        let revision = match self.current_revision(&triggers).await {
+            Ok(Some(r)) => r,
+            // A git poll that found nothing new: nothing to do.
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let out = PassOutcome::unreachable(e);
+                self.record(&out, started, clock, &trigger, "");
+                return Err(FailureCause::Unreachable);
+            }
+        };
+        tracing::Span::current().record("revision", revision.as_str());
+
+        // 2. Load it, once per revision.
+        let loaded_rev = self.loaded.as_ref().map(|(r, _)| r.clone());
+        let invalid_rev = self.invalid.as_ref().map(|(r, _)| r.clone());
+        if loaded_rev.as_deref() != Some(&revision) && invalid_rev.as_deref() != Some(&revision) {
+            match pass::load(&self.dir, &self.env) {
+                Ok(l) => {
+                    for w in &l.warnings {
+                        tracing::warn!("{w}");
+                    }
+                    self.loaded = Some((revision.clone(), Arc::new(l)));
+                    self.invalid = None;
+                }
+                Err(diagnostics) => {
+                    tracing::error!(%revision, "invalid revision; the last valid one stays enforced:\n{diagnostics}");
+                    self.invalid = Some((revision.clone(), diagnostics.clone()));
+                    let out = PassOutcome::invalid(diagnostics);
+                    self.record(&out, started, clock, &trigger, &revision);
+                    // Nothing of it is applied; the next resync or event
+                    // enforces the last valid revision.
+                    return Ok(());
+                }
+            }
+        }
+        let Some((enforced, loaded)) = self.loaded.clone() else {
+            // Invalid, and no valid revision seen since start: nothing to
+            // enforce yet.
+            return Ok(());
+        };
+
+        // 3. Apply if we hold the lease, observe otherwise.
+        let (held, holder) = {
+            let mut lease = self.lease.lock().await;
+            if !lease.held()
+                && let Err(e) = lease.try_acquire().await
+            {
+                tracing::warn!(error = %e, "lease: cannot read or write it");
+            }
+            (lease.held(), lease.holder())
+        };
+        self.status.update(|s| {
+            s.lease = LeaseStatus {
+                holder: holder.clone(),
+                held,
+            };
+        });
+        self.metrics.set_lease_held(held);
+        let out = if held {
+            let opts = self
+                .opts
+                .clone()
+                .unchanged(self.last_success_revision.as_deref() == Some(enforced.as_str()));
+            pass::enforce(&self.client, &loaded.state, &opts).await
+        } else {
+            let why = format!(
+                "not applied: {} holds the lease",
+                holder.as_deref().unwrap_or("another instance")
+            );
+            pass::observe_only(&self.client, &loaded.state, &self.opts, &why).await
+        };
+        if held && out.result == PassResult::Success {
+            self.last_success_revision = Some(enforced.clone());
+        }
+        tracing::info!(
+            result = %out.result,
+            changes = out.changes,
+            drift = out.drift_total(),
+            applied = held,
+            "pass finished"
+        );
+        self.record(&out, started, clock, &trigger, &enforced);
+        match out.cause {
+            Some(cause) if out.result != PassResult::Success => Err(cause),
+            _ => Ok(()),
+        }
+    }
+
+    /// The revision to work on: the folder's content hash, or the git
+    /// commit after a fetch when the triggers ask for one (`None`: a poll
+    /// found nothing new and nothing else asked for a pass).
+    async fn current_revision(&mut self, triggers: &Triggers) -> Result<Option<String>, String> {
+        let Some(git) = &mut self.git else {
+            return dir::revision(&self.dir)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        };
+        let fetch = triggers
+            .iter()
+            .any(|t| matches!(t, Trigger::Initial | Trigger::Poll | Trigger::Webhook))
+            || git.revision().is_none();
+        if !fetch {
+            return Ok(git.revision().map(str::to_string));
+        }
+        let synced = git.sync().await.map_err(|e| e.to_string())?;
+        self.dir.clone_from(&synced.dir);
+        let only_poll = triggers
+            .iter()
+            .all(|t| matches!(t, Trigger::Poll | Trigger::Webhook));
+        if only_poll && !synced.changed {
+            tracing::debug!(revision = %synced.revision, "no new commit");
+            return Ok(None);
+        }
+        Ok(Some(synced.revision))
+    }
+
+    fn record(
+        &self,
+        out: &PassOutcome,
+        started: SystemTime,
+        clock: Instant,
+        trigger: &str,
+        revision: &str,
+    ) {
+        let duration = clock.elapsed();
+        let pass = PassStatus {
+            started_at: rfc3339(started),
+            duration_ms: duration.as_millis() as u64,
+            result: out.result,
+            trigger: trigger.to_string(),
+            revision: revision.to_string(),
+            error: out.error.clone(),
+            changes: out.changes,
+        };
+        let invalid = self.invalid.clone();
+        self.status.update(|s| {
+            s.record_pass(pass);
+            if out.result != PassResult::Invalid && (out.result == PassResult::Success || !out.objects.is_empty()) {
+                s.objects.clone_from(&out.objects);
+            }
+            // While the source's revision is invalid, say so even when the
+            // last valid one was enforced fine.
+            if let Some((rev, diagnostics)) = &invalid {
+                s.last_error = Some(format!(
+                    "revision {rev} is invalid; the last valid revision stays enforced:\n{diagnostics}"
+                ));
+            }
+        });
+        self.metrics.pass_finished(out.result, duration);
+        if out.result == PassResult::Success {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.metrics.set_last_success(now.as_secs_f64());
+        }
+        if !out.managed.is_empty() || out.result == PassResult::Success {
+            for kind in ["network", "config", "secret", "node", "service"] {
+                self.metrics
+                    .set_objects(kind, out.managed.get(kind).copied().unwrap_or(0) as u64);
+            }
+        }
+        for (kind, n) in &out.drift_corrected {
+            self.metrics.drift_corrected(kind, *n as u64);
+        }
+    }
+}

@@ -1,0 +1,647 @@
+//! `bosun run` (the real binary) against the real single-node swarm.
+//!
+//! Others use the same daemon at the same time: every object is named with a
+//! per-test prefix (`rn<test><pid>`), every instance runs with that prefix as
+//! its (hidden) `--name-prefix` so that prune and events stay inside it, and
+//! with its own lease name.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const IMAGE: &str = "bosun-test/busybox:1";
+
+fn prefix(test: &str) -> String {
+    format!("rn{test}{}", std::process::id())
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A running `bosun run`; killed on drop.
+struct Bosun {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Bosun {
+    fn start(p: &str, log_dir: &Path, name: &str, args: &[&str]) -> Bosun {
+        let port = free_port();
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let listen = format!("127.0.0.1:{port}");
+        let lease = format!("{p}-lease");
+        let child = Command::new(env!("CARGO_BIN_EXE_bosun"))
+            .arg("run")
+            .args(args)
+            .args([
+                "--listen",
+                &listen,
+                "--lease-name",
+                &lease,
+                "--name-prefix",
+                p,
+            ])
+            .args(["--instance-id", name])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start bosun run");
+        let b = Bosun { child, port, log };
+        wait_for(
+            &format!("{name} to serve /healthz"),
+            Duration::from_secs(20),
+            || b.get("/healthz").is_some_and(|(s, _)| s == 200),
+        );
+        b
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn request(&self, req: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        s.write_all(req.as_bytes()).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let status = out.split_whitespace().nth(1)?.parse().ok()?;
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((status, body))
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        self.request(&format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ))
+    }
+
+    fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Option<(u16, String)> {
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            let _ = write!(req, "{k}: {v}\r\n");
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        self.request(&req)
+    }
+
+    fn status(&self) -> Value {
+        self.get("/status")
+            .and_then(|(_, b)| serde_json::from_str(&b).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    fn metric(&self, name_and_labels: &str) -> f64 {
+        let (_, body) = self.get("/metrics").unwrap_or_default();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig}");
+    }
+}
+
+impl Drop for Bosun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn docker(args: &[&str]) -> Option<String> {
+    let out = Command::new("docker").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn replicas(service: &str) -> Option<u64> {
+    docker(&[
+        "service",
+        "inspect",
+        service,
+        "--format",
+        "{{.Spec.Mode.Replicated.Replicas}}",
+    ])?
+    .parse()
+    .ok()
+}
+
+/// Remove every service, network and config named `prefix…`.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for (kind, fmt) in [("service", "{{.Name}}"), ("config", "{{.Name}}")] {
+            if let Some(names) = docker(&[kind, "ls", "--format", fmt]) {
+                for n in names.lines().filter(|n| n.starts_with(&self.0)) {
+                    let _ = docker(&[kind, "rm", n]);
+                }
+            }
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            let left: Vec<String> = docker(&["network", "ls", "--format", "{{.Name}}"])
+                .unwrap_or_default()
+                .lines()
+                .filter(|n| n.starts_with(&self.0))
+                .map(str::to_string)
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            for n in &left {
+                let _ = docker(&["network", "rm", n]);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn stack(name: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        deploy: {{replicas: {replicas}}}\n"
+    )
+}
+
+/// The local busybox image, imported once per process.
+fn busybox_image() {
+    static ONCE: Mutex<bool> = Mutex::new(false);
+    let mut done = ONCE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *done {
+        return;
+    }
+    if docker(&["image", "inspect", IMAGE]).is_none() {
+        let path = Path::new("/bin/busybox");
+        let bin = bosun::sandbox::image::read_busybox(path).expect("busybox-static");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let applets = rt
+            .block_on(bosun::sandbox::image::applets(path))
+            .expect("applets");
+        let tar = bosun::sandbox::image::rootfs_tar(&bin, &applets);
+        let mut child = Command::new("docker")
+            .args(["import", "-", IMAGE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("docker import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&tar)
+            .expect("write tar");
+        assert!(child.wait().expect("import").success());
+    }
+    *done = true;
+}
+
+/// Every sample line of the Prometheus text format: `name{labels} value`.
+fn assert_prometheus_text(body: &str) {
+    let mut samples = 0;
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix('#') {
+            let rest = rest.trim_start();
+            assert!(
+                rest.starts_with("HELP ") || rest.starts_with("TYPE "),
+                "comment line: {line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("name value");
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "value of {line}"
+        );
+        let name = series.split('{').next().unwrap_or_default();
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "metric name in {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "labels in {line}"
+            );
+        }
+        samples += 1;
+    }
+    assert!(samples > 0, "no samples");
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
+    busybox_image();
+    let p = prefix("a");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let web = format!("{p}web");
+    std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
+    let b = Bosun::start(
+        &p,
+        logs.path(),
+        "a",
+        &[
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    let svc = format!("{web}_app");
+    wait_for("the first pass", Duration::from_secs(15), || {
+        replicas(&svc) == Some(1)
+    });
+    let passes_before = b.metric("bosun_passes_total{result=\"success\"}");
+    assert!(passes_before >= 1.0);
+
+    std::fs::write(dir.path().join("web.yaml"), stack(&web, 3)).expect("write");
+    let took = wait_for("3 replicas", Duration::from_secs(5), || {
+        replicas(&svc) == Some(3)
+    });
+    eprintln!("replica change converged in {took:?}");
+
+    let api = format!("{p}api");
+    std::fs::write(dir.path().join("api.yaml"), stack(&api, 1)).expect("write");
+    wait_for("the added stack", Duration::from_secs(5), || {
+        replicas(&format!("{api}_app")) == Some(1)
+    });
+    std::fs::remove_file(dir.path().join("api.yaml")).expect("rm");
+    wait_for("the deleted stack pruned", Duration::from_secs(5), || {
+        replicas(&format!("{api}_app")).is_none()
+    });
+
+    // (f) /metrics is Prometheus text and counts passes.
+    let (code, body) = b.get("/metrics").expect("/metrics");
+    assert_eq!(code, 200);
+    assert_prometheus_text(&body);
+    wait_for("three more passes counted", Duration::from_secs(5), || {
+        b.metric("bosun_passes_total{result=\"success\"}") >= passes_before + 3.0
+    });
+    let status = b.status();
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["lease"]["held"], true);
+}
+
+#[test]
+fn run_reverts_a_hand_made_change_through_docker_events() {
+    busybox_image();
+    let p = prefix("c");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let web = format!("{p}web");
+    std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
+    let b = Bosun::start(
+        &p,
+        logs.path(),
+        "c",
+        &[
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    let svc = format!("{web}_app");
+    wait_for("the first pass", Duration::from_secs(15), || {
+        replicas(&svc) == Some(1)
+    });
+    // Out of the settle window of the first pass.
+    std::thread::sleep(Duration::from_secs(3));
+    docker(&["service", "update", "-d", "--replicas", "7", &svc]).expect("hand edit");
+    // `-d` returns once the spec says 7: the change is made.
+    let took = wait_for("the hand edit reverted", Duration::from_secs(5), || {
+        replicas(&svc) == Some(1)
+    });
+    eprintln!("reverted in {took:?}");
+    wait_for("the drift counted", Duration::from_secs(3), || {
+        b.metric("bosun_drift_corrections_total{kind=\"service\"}") >= 1.0
+    });
+    assert!(b.log().contains("trigger=event"), "{}", b.log());
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn push(work: &Path, file: &str, text: &str, message: &str) {
+    std::fs::write(work.join(file), text).expect("write");
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-qm", message]);
+    git(work, &["push", "-q", "origin", "main"]);
+}
+
+#[test]
+fn run_follows_a_git_remote_by_poll_and_webhook_and_keeps_the_last_valid_revision() {
+    busybox_image();
+    let p = prefix("b");
+    let _c = Cleanup(p.clone());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bare = tmp.path().join("remote.git");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    git(
+        tmp.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            bare.to_str().expect("utf-8"),
+        ],
+    );
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(
+        &work,
+        &["remote", "add", "origin", bare.to_str().expect("utf-8")],
+    );
+    let web = format!("{p}web");
+    let svc = format!("{web}_app");
+    push(&work, "web.yaml", &stack(&web, 1), "one");
+    let url = format!("file://{}", bare.display());
+
+    // Poll every 2 s.
+    let checkout = tmp.path().join("checkout");
+    let mut a = Bosun::start(
+        &p,
+        tmp.path(),
+        "b1",
+        &[
+            "--git",
+            &url,
+            "--interval",
+            "2s",
+            "--checkout-dir",
+            checkout.to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    wait_for("the first pass", Duration::from_secs(15), || {
+        replicas(&svc) == Some(1)
+    });
+    push(&work, "web.yaml", &stack(&web, 2), "two");
+    let took = wait_for("the pushed change", Duration::from_secs(8), || {
+        replicas(&svc) == Some(2)
+    });
+    eprintln!("poll converged in {took:?}");
+
+    // An invalid revision: reported with file and line, nothing applied.
+    push(
+        &work,
+        "web.yaml",
+        &stack(&web, 5).replace("  wait:", "  bogusField: 1\n  wait:"),
+        "invalid",
+    );
+    wait_for(
+        "the invalid revision reported",
+        Duration::from_secs(8),
+        || {
+            a.status()["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("web.yaml:"))
+        },
+    );
+    let status = a.status();
+    assert_eq!(status["lastPass"]["result"], "invalid", "{status}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(replicas(&svc), Some(2), "the previous revision stays");
+    push(&work, "web.yaml", &stack(&web, 3), "fixed");
+    wait_for("the fixing commit", Duration::from_secs(8), || {
+        replicas(&svc) == Some(3)
+    });
+    wait_for("the error cleared", Duration::from_secs(5), || {
+        a.status()["lastError"].is_null()
+    });
+    assert_eq!(a.stop().code(), Some(0));
+    drop(a);
+
+    // Webhooks at a long interval.
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").expect("write");
+    let b = Bosun::start(
+        &p,
+        tmp.path(),
+        "b2",
+        &[
+            "--git",
+            &url,
+            "--interval",
+            "10m",
+            "--checkout-dir",
+            tmp.path().join("checkout2").to_str().expect("utf-8"),
+            "--webhook-secret-file",
+            secret.to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    wait_for("the first pass", Duration::from_secs(15), || {
+        b.status()["ready"] == true
+    });
+    push(&work, "web.yaml", &stack(&web, 4), "four");
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let wrong = bosun::source::webhook::sign(body.as_bytes(), b"not the secret");
+    let (code, _) = b
+        .post("/hooks/git", &[("X-Hub-Signature-256", &wrong)], body)
+        .expect("post");
+    assert_eq!(code, 401);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(replicas(&svc), Some(3), "a wrong signature changes nothing");
+    let sig = bosun::source::webhook::sign(body.as_bytes(), b"s3cret");
+    let (code, _) = b
+        .post("/hooks/git", &[("X-Hub-Signature-256", &sig)], body)
+        .expect("post");
+    assert_eq!(code, 202);
+    let start = Instant::now();
+    while replicas(&svc) != Some(4) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no webhook pass:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "webhook took {took:?}:\n{}",
+        b.log()
+    );
+    eprintln!("webhook converged in {took:?}");
+}
+
+#[test]
+fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
+    busybox_image();
+    let p = prefix("d");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let web = format!("{p}web");
+    let svc = format!("{web}_app");
+    std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
+    let d = dir.path().to_str().expect("utf-8");
+    let args = ["--dir", d, "--resync", "10m", "--lease-duration", "6s"];
+    let one = Bosun::start(&p, logs.path(), "one", &args);
+    wait_for("the first pass", Duration::from_secs(15), || {
+        replicas(&svc) == Some(1)
+    });
+    let two = Bosun::start(&p, logs.path(), "two", &args);
+    wait_for("both report the lease", Duration::from_secs(10), || {
+        two.status()["lease"]["holder"] == "one" && one.status()["lease"]["held"] == true
+    });
+    assert_eq!(two.status()["lease"]["held"], false);
+    // Only the holder writes services.
+    let writes = |b: &Bosun| -> f64 {
+        let (_, body) = b.get("/metrics").unwrap_or_default();
+        body.lines()
+            .filter(|l| {
+                l.starts_with("bosun_api_requests_total")
+                    && l.contains("method=\"POST\"")
+                    && l.contains("/services")
+            })
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    std::fs::write(dir.path().join("web.yaml"), stack(&web, 2)).expect("write");
+    wait_for("2 replicas", Duration::from_secs(5), || {
+        replicas(&svc) == Some(2)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(writes(&one) >= 1.0);
+    assert!(writes(&two) == 0.0, "the non-holder wrote:\n{}", two.log());
+
+    one.signal("KILL");
+    let start = Instant::now();
+    wait_for("two takes the lease over", Duration::from_secs(15), || {
+        two.status()["lease"]["held"] == true
+    });
+    eprintln!("takeover after {:?}", start.elapsed());
+    std::fs::write(dir.path().join("web.yaml"), stack(&web, 3)).expect("write");
+    wait_for("two converges a change", Duration::from_secs(5), || {
+        replicas(&svc) == Some(3)
+    });
+    drop(one);
+}
+
+#[test]
+fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
+    busybox_image();
+    let p = prefix("e");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let web = format!("{p}web");
+    // A service that becomes healthy after ~3 s, and a stack that waits for it.
+    let manifest = format!(
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: true, timeout: 60s}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sh, -c, 'sleep 3; touch /tmp/ok; sleep 3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 30}}\n"
+    );
+    std::fs::write(dir.path().join("web.yaml"), manifest).expect("write");
+    let mut b = Bosun::start(
+        &p,
+        logs.path(),
+        "e",
+        &[
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    wait_for("the pass to be applying", Duration::from_secs(10), || {
+        b.log().contains("CreateService")
+    });
+    let status = b.stop();
+    assert_eq!(status.code(), Some(0), "{}", b.log());
+    let log = b.log();
+    let signal_at = log.find("signal received").expect("signal logged");
+    let finished_at = log.rfind("pass finished").expect("pass finished");
+    assert!(
+        finished_at > signal_at,
+        "the pass finished after the signal:\n{log}"
+    );
+    assert!(log[finished_at..].contains("result=success") || log.contains("result=success"));
+    let holder = docker(&[
+        "config",
+        "inspect",
+        &format!("{p}-lease"),
+        "--format",
+        "{{index .Spec.Labels \"dev.bosun.lease.holder\"}}",
+    ])
+    .expect("lease config");
+    assert_eq!(holder, "", "the lease is released");
+}
