@@ -79,8 +79,9 @@ pub struct Args {
     #[arg(long, env = "BOSUN_NO_PRUNE")]
     pub no_prune: bool,
     /// Name of the lease config (instances with the same name take turns).
-    #[arg(long, env = "BOSUN_LEASE_NAME", default_value = controller::lease::DEFAULT_NAME)]
-    pub lease_name: String,
+    /// Default `bosun-lease`, or `bosun-lease-<scope>` with `--scope`.
+    #[arg(long, env = "BOSUN_LEASE_NAME")]
+    pub lease_name: Option<String>,
     /// This instance's identity in the lease (default: hostname-pid).
     #[arg(long, env = "BOSUN_INSTANCE_ID")]
     pub instance_id: Option<String>,
@@ -91,6 +92,11 @@ pub struct Args {
     /// instances or test runs sharing one swarm).
     #[arg(long, env = "BOSUN_NAME_PREFIX", default_value = "", hide = true)]
     pub name_prefix: String,
+    /// Scope of this bosun: objects it creates carry `dev.bosun.scope=NAME`,
+    /// and it never touches objects of another scope (several bosun
+    /// instances, one per folder or team, on one swarm). Default: none.
+    #[arg(long, env = "BOSUN_SCOPE")]
+    pub scope: Option<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -160,10 +166,16 @@ impl Args {
         config.pass = PassOptions::default()
             .prune(!self.no_prune)
             .apply(apply::Options::default())
-            .name_prefix(self.name_prefix.clone());
+            .name_prefix(self.name_prefix.clone())
+            .scope(self.scope.clone());
         config.lease = config
             .lease
-            .name(self.lease_name.clone())
+            .name(self.lease_name.clone().unwrap_or_else(|| {
+                match self.scope.as_deref().filter(|s| !s.is_empty()) {
+                    Some(scope) => format!("{}-{scope}", controller::lease::DEFAULT_NAME),
+                    None => controller::lease::DEFAULT_NAME.to_string(),
+                }
+            }))
             .duration(self.lease_duration)
             .renew_every((self.lease_duration / 3).max(Duration::from_millis(500)));
         config.env = std::env::vars().collect();

@@ -34,6 +34,8 @@ pub struct PassOptions {
     /// Manage only objects whose names start with this prefix (several
     /// bosun instances or test runs sharing one swarm); empty: everything.
     pub name_prefix: String,
+    /// The instance scope (`--scope`, [`crate::plan::LABEL_SCOPE`]).
+    pub scope: Option<String>,
 }
 
 impl Default for PassOptions {
@@ -43,11 +45,18 @@ impl Default for PassOptions {
             apply: apply::Options::default(),
             unchanged: false,
             name_prefix: String::new(),
+            scope: None,
         }
     }
 }
 
 impl PassOptions {
+    #[must_use]
+    pub fn scope(mut self, scope: Option<String>) -> Self {
+        self.scope = scope.filter(|s| !s.is_empty());
+        self
+    }
+
     #[must_use]
     pub fn prune(mut self, prune: bool) -> Self {
         self.prune = prune;
@@ -166,10 +175,16 @@ pub struct Loaded {
 
 /// Load and validate the manifests under `dir` and build the desired state;
 /// `Err` carries the diagnostics (file, line, field) as text.
-pub fn load(dir: &Path, env: &BTreeMap<String, String>) -> Result<Loaded, String> {
+pub fn load(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    scope: Option<&str>,
+) -> Result<Loaded, String> {
     let desired = manifest::load(dir).map_err(|d| d.to_string())?;
     let warnings = desired.warnings.iter().map(ToString::to_string).collect();
-    let state = DesiredState::build(&desired, env).map_err(|e| format!("error: {e}"))?;
+    let state = DesiredState::build(&desired, env)
+        .map_err(|e| format!("error: {e}"))?
+        .with_scope(scope);
     Ok(Loaded { state, warnings })
 }
 
@@ -180,7 +195,7 @@ pub async fn run_pass(
     env: &BTreeMap<String, String>,
     opts: &PassOptions,
 ) -> PassOutcome {
-    match load(dir, env) {
+    match load(dir, env, opts.scope.as_deref()) {
         Ok(loaded) => {
             let mut out = enforce(api, &loaded.state, opts).await;
             out.warnings = loaded.warnings;

@@ -344,7 +344,7 @@ impl Worker {
         let loaded_rev = self.loaded.as_ref().map(|(r, _)| r.clone());
         let invalid_rev = self.invalid.as_ref().map(|(r, _)| r.clone());
         if loaded_rev.as_deref() != Some(&revision) && invalid_rev.as_deref() != Some(&revision) {
-            match pass::load(&self.dir, &self.env) {
+            match pass::load(&self.dir, &self.env, self.opts.scope.as_deref()) {
                 Ok(l) => {
                     for w in &l.warnings {
                         tracing::warn!("{w}");
