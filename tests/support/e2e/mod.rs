@@ -405,65 +405,15 @@ pub async fn wait_all_removed(api: &Client, timeout: Duration) {
     .await;
 }
 
-/// Whether a failed run reports the plan's conflict between a `Network`
-/// manifest named `ingress` and docker's own (unmanaged) `ingress` network.
-pub fn is_same_name_ingress_conflict(out: &Output) -> bool {
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.contains("network ingress (Network/ingress): a network named `ingress` already exists")
-}
-
-/// Remove docker's default ingress network and wait until it is gone.
-pub async fn remove_default_ingress(api: &Client) {
-    let nets = list(api, Kind::Network).await;
-    let Some(ingress) = nets.iter().find(|n| {
-        n.get("Ingress").and_then(Value::as_bool) == Some(true)
-            && !labels_of(n).contains_key(MANAGED_BY)
-    }) else {
-        return;
-    };
-    let id = ingress
-        .get("Id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    api.remove(Kind::Network, id)
-        .await
-        .unwrap_or_else(|e| panic!("remove docker's ingress network: {e:#}"));
-    wait_for(
-        "docker's ingress network to be gone",
-        Duration::from_secs(30),
-        || async {
-            let nets = list(api, Kind::Network).await;
-            (!nets.iter().any(|n| name_of(n) == "ingress")).then_some(())
-        },
-    )
-    .await;
-}
-
 /// Remove everything bosun owns with bosun's own prune: reconcile `empty`
-/// (see [`empty_desired`]), wait until the API shows nothing of bosun's,
-/// then `plan` must be empty.
-///
-/// Works around a known apply bug: a network removal is awaited by ID
-/// (`GET /networks/<id>` → 404) while the listing still shows it for a
-/// moment, so the pass's own verification plans the removal again and the
-/// run exits 2 although a moment later nothing is left. Such a run is
-/// reported (`KNOWN BUG`) but accepted when the swarm then is clean.
+/// (see [`empty_desired`]), which must succeed (its own verification
+/// included: a removed network is awaited until its name leaves the list),
+/// wait until the API shows nothing of bosun's, then `plan` must be empty.
 pub async fn prune_all(host: &str, api: &Client, empty: &Path, timeout: Duration) {
     let dir = empty.to_str().expect("utf-8 path");
     let args = ["reconcile", "--once", "--no-wait", dir];
     let out = bosun(host, &args, timeout).await;
-    let code = out.status.code();
-    if code != Some(0) {
-        let text = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            code == Some(2) && text.contains("does not match the manifests after applying"),
-            "{}",
-            describe(&args, &out)
-        );
-        eprintln!(
-            "KNOWN BUG: the prune pass exited 2 on its own verification (removed network still listed)"
-        );
-    }
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&args, &out));
     wait_all_removed(api, Duration::from_secs(60)).await;
     let plan = ["plan", dir];
     let out = bosun(host, &plan, timeout).await;
