@@ -80,18 +80,6 @@ async fn every_example_converges_in_a_three_manager_two_worker_sandbox() {
         let map = adapt_example(&example, &dir, &managers, &workers);
         let dir_s = path_str(&dir);
 
-        let before = bosun(&host, &["plan", dir_s], RUN_TIMEOUT).await;
-        if e2e::is_same_name_ingress_conflict(&before) {
-            // Known plan bug: a `Network` named `ingress` with `ingress:
-            // true` is reported as a conflict with docker's own `ingress`
-            // instead of replacing it. Remove docker's before anything
-            // publishes through it, so the rest of the example (and the
-            // custom ingress itself) is still proven.
-            eprintln!(
-                "{name}: KNOWN BUG: same-name ingress not replaced; removing docker's ingress"
-            );
-            e2e::remove_default_ingress(&api).await;
-        }
         let args = ["reconcile", "--once", "--no-wait", dir_s];
         let out = bosun(&host, &args, RUN_TIMEOUT).await;
         if out.status.code() == Some(0) {
@@ -296,27 +284,25 @@ async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without
         seen < SERVICES,
         "the whole plan was applied before the kill ({seen} services): nothing was interrupted"
     );
-    // Known apply bug: against a dead socket every pending action retries
-    // on its own (6 attempts with backoff), so the pass takes minutes to
-    // give up (123 s for 24 pending creates at --concurrency 2). Give it
-    // GIVE_UP, then kill it: a bosun killed mid-apply is a fault the rerun
-    // must recover from as well.
-    if let Ok(status) = tokio::time::timeout(GIVE_UP, child.wait()).await {
-        let status = status.expect("wait for bosun");
-        eprintln!(
-            "killed manager1 after {killed_at:.1?} with {seen} services seen; first run exited {status}"
-        );
-        assert!(
-            !status.success(),
-            "a reconcile that lost its manager must not report convergence"
-        );
-    } else {
-        eprintln!(
-            "KNOWN BUG: the interrupted reconcile was still retrying {GIVE_UP:?} after its \
-             manager died ({seen} services seen at the kill, {killed_at:.1?}); killing it"
-        );
-        child.kill().await.expect("kill bosun");
-    }
+    // Against a dead socket the pass stops after the running actions'
+    // retries (regression: every pending action used to retry on its own,
+    // 123 s for 24 pending creates).
+    let status = tokio::time::timeout(GIVE_UP, child.wait())
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the interrupted reconcile was still running {GIVE_UP:?} after its manager died \
+                 ({seen} services seen at the kill, {killed_at:.1?})"
+            )
+        })
+        .expect("wait for bosun");
+    eprintln!(
+        "killed manager1 after {killed_at:.1?} with {seen} services seen; first run exited {status}"
+    );
+    assert!(
+        !status.success(),
+        "a reconcile that lost its manager must not report convergence"
+    );
 
     swarm
         .sandbox

@@ -12,7 +12,8 @@ use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
 use crate::plan::Action;
 use crate::swarm::{self, Api, Filters, Kind, retry};
 
-/// An [`Api`] that counts the write calls made through it (attempts).
+/// An [`Api`] that counts the write calls made through it (attempts) that
+/// reached the daemon: a refused connection is no write.
 pub(super) struct Counted<'a, A> {
     pub api: &'a A,
     pub writes: AtomicUsize,
@@ -29,6 +30,13 @@ impl<'a, A: Api> Counted<'a, A> {
     pub fn writes(&self) -> usize {
         self.writes.load(Ordering::Relaxed)
     }
+
+    fn count<T>(&self, res: swarm::Result<T>) -> swarm::Result<T> {
+        if !matches!(res, Err(swarm::Error::ConnectFailed { .. })) {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        res
+    }
 }
 
 impl<A: Api> Api for Counted<'_, A> {
@@ -42,16 +50,13 @@ impl<A: Api> Api for Counted<'_, A> {
         self.api.inspect(kind, id).await
     }
     async fn create(&self, kind: Kind, body: &Value) -> swarm::Result<String> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.api.create(kind, body).await
+        self.count(self.api.create(kind, body).await)
     }
     async fn update(&self, kind: Kind, id: &str, version: u64, body: &Value) -> swarm::Result<()> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.api.update(kind, id, version, body).await
+        self.count(self.api.update(kind, id, version, body).await)
     }
     async fn remove(&self, kind: Kind, id: &str) -> swarm::Result<()> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.api.remove(kind, id).await
+        self.count(self.api.remove(kind, id).await)
     }
 }
 
@@ -62,6 +67,9 @@ pub(super) struct Failure {
     pub message: String,
     /// The swarm has no leader: nothing else can succeed.
     pub no_leader: bool,
+    /// The daemon could not be reached, retries included: the next action
+    /// would only wait through the same retries.
+    pub unreachable: bool,
 }
 
 impl Failure {
@@ -75,6 +83,7 @@ impl Failure {
         Failure {
             message: format!("{what}: {detail}"),
             no_leader: e.is_no_leader(),
+            unreachable: matches!(e, swarm::Error::ConnectFailed { .. }),
         }
     }
 
@@ -82,6 +91,7 @@ impl Failure {
         Failure {
             message: format!("{what}: {message}"),
             no_leader: false,
+            unreachable: false,
         }
     }
 }
@@ -224,7 +234,7 @@ pub(super) async fn run<A: Api>(
                 .await
                 .map_err(|e| Failure::api(&what, &e))?;
             if kind == Kind::Network {
-                network_gone(api, id, opts)
+                network_gone(api, action.name(), opts)
                     .await
                     .map_err(|m| Failure::other(&what, &m))?;
             }
@@ -333,15 +343,22 @@ async fn remove<A: Api>(
     }
 }
 
-/// Poll `f` every `interval` (growing to 1 s) until it says done, or
-/// `timeout`.
+/// Delays between the checks of [`poll`]: networks usually appear or go
+/// within milliseconds, so the first checks come quickly.
+const POLL_DELAYS_MS: [u64; 5] = [5, 10, 20, 50, 100];
+
+/// Check `f` at once, then after 5, 10, 20, 50 and every 100 ms (never
+/// slower than `interval`), until it says done or `timeout` has passed.
 async fn poll<F, Fut>(interval: Duration, timeout: Duration, mut f: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = interval.min(Duration::from_millis(100));
+    let mut delays = POLL_DELAYS_MS
+        .iter()
+        .map(|&ms| Duration::from_millis(ms).min(interval));
+    let mut delay = Duration::ZERO;
     loop {
         if f().await {
             return true;
@@ -349,8 +366,8 @@ where
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
+        delay = delays.next().unwrap_or(delay);
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(interval.max(Duration::from_millis(100)));
     }
 }
 
@@ -379,18 +396,23 @@ async fn network_visible<A: Api>(
     }
 }
 
-/// Wait until a removed network is really gone (removal is asynchronous:
-/// a create of the same name would otherwise conflict).
+/// Wait until a removed network's name is really gone from the list
+/// (removal is asynchronous: the list can show the name after the ID
+/// answers 404, and a create of the same name would conflict, the next plan
+/// would see it again).
 async fn network_gone<A: Api>(
     api: &Counted<'_, A>,
-    id: &str,
+    name: &str,
     opts: &Options,
 ) -> Result<(), String> {
+    // The daemon's name filter matches substrings: compare exact names.
+    let filters = Filters::none().with("name", name);
     let gone = poll(opts.poll_interval, opts.network_timeout, || async {
-        api.inspect(Kind::Network, id)
-            .await
-            .err()
-            .is_some_and(|e| e.is_not_found())
+        api.list(Kind::Network, &filters).await.is_ok_and(|nets| {
+            !nets
+                .iter()
+                .any(|n| n.get("Name").and_then(Value::as_str) == Some(name))
+        })
     })
     .await;
     if gone {

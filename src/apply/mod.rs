@@ -30,7 +30,9 @@
 //! labels *for the same owner* — the previous attempt created it and its
 //! response was lost; the next plan catches any difference. Otherwise the
 //! action fails. "No leader" stops the pass: every action not yet started
-//! is skipped.
+//! is skipped. So does a daemon that still refuses connections after an
+//! action's retries: the other actions would only wait through the same
+//! retries. Write attempts that never reached the daemon are not counted.
 //!
 //! # Secrets
 //!
@@ -39,6 +41,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -54,6 +57,12 @@ mod wait;
 
 use exec::{Counted, Done, Failure};
 use ids::Ids;
+
+/// Why the rest of a pass is skipped after "no leader".
+const NO_LEADER: &str = "the swarm has no leader (quorum lost)";
+/// Why the rest of a pass is skipped after a refused connection.
+const UNREACHABLE: &str =
+    "the Docker daemon cannot be reached (an earlier action failed to connect after its retries)";
 
 /// How to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +148,7 @@ pub struct ActionReport {
     pub name: String,
     pub owner: String,
     pub outcome: Outcome,
-    /// Write calls made (retries included; 0 when skipped).
+    /// Write calls the daemon answered (retries included; 0 when skipped).
     pub attempts: usize,
     pub duration: Duration,
 }
@@ -161,7 +170,8 @@ pub struct Report {
     pub actions: Vec<ActionReport>,
     /// One entry per stack waited for, in deploy order.
     pub waits: Vec<WaitReport>,
-    /// Write calls sent (creates, updates, removes; retries included).
+    /// Write calls the daemon answered (creates, updates, removes; retries
+    /// included).
     pub writes: usize,
     pub duration: Duration,
 }
@@ -424,6 +434,9 @@ fn references(body: &Value) -> Vec<String> {
     out
 }
 
+/// How a started action ended: its result, writes made, time taken.
+type Ran = (Result<Done, Failure>, usize, Duration);
+
 struct Run<'a, A> {
     api: &'a A,
     opts: &'a Options,
@@ -435,7 +448,8 @@ struct Run<'a, A> {
     failed_objects: BTreeSet<String>,
     /// Owners (`Stack/x`) with a failed action or wait.
     failed_stacks: BTreeSet<String>,
-    /// Set once the swarm has no leader: everything else is skipped.
+    /// Set once the swarm has no leader or the daemon is unreachable:
+    /// everything else is skipped.
     abort: Option<String>,
 }
 
@@ -482,6 +496,11 @@ impl<A: Api> Run<'_, A> {
         let api = self.api;
         let opts = self.opts;
         let plan = self.plan;
+        // Set by the first action that finds the swarm leaderless or the
+        // daemon unreachable: actions not started yet are skipped (those
+        // already running finish).
+        let stop: OnceLock<String> = OnceLock::new();
+        let stop = &stop;
         let work = indices.iter().map(|&i| {
             let action = &plan.actions[i];
             let body = body(i);
@@ -491,26 +510,45 @@ impl<A: Api> Run<'_, A> {
                 name = action.name(),
                 owner = action.owner()
             );
+            // The stream asks for the next action only when a slot is free.
+            let stopped = stop.get().is_some();
             async move {
+                if stopped {
+                    return (i, None);
+                }
                 let counted = Counted::new(api);
                 let started = tokio::time::Instant::now();
                 tracing::debug!("start");
                 let res = exec::run(&counted, action, body, opts).await;
                 match &res {
                     Ok(_) => tracing::info!("{}: done", exec::describe(action)),
-                    Err(f) => tracing::warn!("{}", f.message),
+                    Err(f) => {
+                        tracing::warn!("{}", f.message);
+                        if f.no_leader {
+                            let _ = stop.set(NO_LEADER.to_string());
+                        } else if f.unreachable {
+                            let _ = stop.set(UNREACHABLE.to_string());
+                        }
+                    }
                 }
-                (i, res, counted.writes(), started.elapsed())
+                (i, Some((res, counted.writes(), started.elapsed())))
             }
             .instrument(span)
         });
-        let results: Vec<(usize, Result<Done, Failure>, usize, Duration)> =
-            futures::stream::iter(work)
-                .buffer_unordered(self.opts.concurrency.max(1))
-                .collect()
-                .await;
+        let results: Vec<(usize, Option<Ran>)> = futures::stream::iter(work)
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect()
+            .await;
+        if self.abort.is_none() {
+            self.abort = stop.get().cloned();
+        }
         let mut created = BTreeMap::new();
-        for (i, res, attempts, duration) in results {
+        for (i, ran) in results {
+            let Some((res, attempts, duration)) = ran else {
+                let why = self.abort.clone().unwrap_or_default();
+                self.skip(i, why);
+                continue;
+            };
             let r = &mut self.reports[i];
             r.attempts = attempts;
             r.duration = duration;
@@ -535,9 +573,6 @@ impl<A: Api> Run<'_, A> {
                 }
                 Err(f) => {
                     r.outcome = Outcome::Failed(f.message.clone());
-                    if f.no_leader {
-                        self.abort = Some("the swarm has no leader (quorum lost)".into());
-                    }
                     if let Some(owner) = self.owner_stack(i) {
                         self.failed_stacks.insert(owner);
                     }

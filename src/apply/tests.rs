@@ -522,3 +522,144 @@ async fn concurrency_is_bounded() {
     assert_eq!(api.max.load(Ordering::SeqCst), 3);
     assert_eq!(start.elapsed().as_secs(), 4, "10 creates, 3 at a time");
 }
+
+fn many_services(n: usize) -> DesiredState {
+    let services = (0..n)
+        .map(|i| format!("      s{i}: {{image: a}}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    state(&[(
+        "s.yaml",
+        &format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: many}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    networks: {{default: {{external: true, name: ingress}}}}\n    services:\n{services}"
+        ),
+    )])
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_daemon_ends_the_pass_after_one_actions_retries() {
+    let fake = Fake::single_node();
+    let desired = many_services(10);
+    fake.fail_times(Method::Create, None, 1, 1000, fake::connect_failed());
+    let start = tokio::time::Instant::now();
+    let err = pass(&fake, &desired, &quick().concurrency(1))
+        .await
+        .expect_err("fails");
+    let report = err.report();
+    let creates = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == Method::Create)
+        .count();
+    assert_eq!(creates, 6, "one action's attempts, nothing else");
+    assert_eq!(report.writes, 0, "refused connections are no writes");
+    assert_eq!(report.failures().len(), 1, "{report}");
+    let skipped = report.skipped();
+    assert_eq!(skipped.len(), 9, "{report}");
+    assert!(
+        skipped.iter().all(|s| s.contains("cannot be reached")),
+        "{skipped:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// An [`Api`] whose network list keeps showing a removed network's name for
+/// a few more lists (as dockerd does after `GET /networks/<id>` is 404),
+/// next to an unrelated network whose name contains it.
+struct Lingering<'a> {
+    fake: &'a Fake,
+    /// Name still listed, and how many more lists show it.
+    ghost: std::sync::Mutex<Option<(String, usize)>>,
+    lists: AtomicUsize,
+}
+
+impl Api for Lingering<'_> {
+    async fn info(&self) -> swarm::Result<Value> {
+        self.fake.info().await
+    }
+    async fn list(&self, kind: Kind, filters: &Filters) -> swarm::Result<Vec<Value>> {
+        let mut out = self.fake.list(kind, filters).await?;
+        if kind == Kind::Network {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            let mut ghost = self.ghost.lock().expect("lock");
+            if let Some((name, left)) = ghost.as_mut()
+                && *left > 0
+            {
+                *left -= 1;
+                out.push(json!({"Id": "ghost", "Name": name, "Driver": "overlay"}));
+            }
+            out.push(json!({"Id": "other", "Name": "proxy-other", "Driver": "overlay"}));
+        }
+        Ok(out)
+    }
+    async fn inspect(&self, kind: Kind, id: &str) -> swarm::Result<Value> {
+        self.fake.inspect(kind, id).await
+    }
+    async fn create(&self, kind: Kind, body: &Value) -> swarm::Result<String> {
+        self.fake.create(kind, body).await
+    }
+    async fn update(&self, kind: Kind, id: &str, version: u64, body: &Value) -> swarm::Result<()> {
+        self.fake.update(kind, id, version, body).await
+    }
+    async fn remove(&self, kind: Kind, id: &str) -> swarm::Result<()> {
+        if kind == Kind::Network
+            && let Some(name) = self
+                .fake
+                .get(Kind::Network, id)
+                .and_then(|n| n.get("Name").and_then(Value::as_str).map(str::to_string))
+        {
+            *self.ghost.lock().expect("lock") = Some((name, 3));
+        }
+        self.fake.remove(kind, id).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_network_is_awaited_until_its_exact_name_leaves_the_list() {
+    let fake = Fake::single_node();
+    pass(&fake, &app(), &quick()).await.expect("applied");
+    let empty = many_services(1);
+    let snap = observe(&fake).await.expect("observe");
+    let p = plan::plan(&empty, &snap, &plan::Options::default().prune(true));
+    assert!(
+        kinds_of(&p).contains(&"RemoveNetwork proxy".to_string()),
+        "{}",
+        p.render_text(false)
+    );
+    let api = Lingering {
+        fake: &fake,
+        ghost: std::sync::Mutex::new(None),
+        lists: AtomicUsize::new(0),
+    };
+    let start = tokio::time::Instant::now();
+    apply(&api, &p, &empty, &snap, &quick())
+        .await
+        .expect("applied");
+    assert_eq!(
+        api.ghost.lock().expect("lock").as_ref().map(|g| g.1),
+        Some(0),
+        "apply returned while the list still showed `proxy`"
+    );
+    assert_eq!(
+        api.lists.load(Ordering::SeqCst),
+        4,
+        "3 with the name, 1 without"
+    );
+    // Checked at once, then after 5, 10 and 20 ms.
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+fn kinds_of(p: &plan::Plan) -> Vec<String> {
+    p.actions
+        .iter()
+        .map(|a| format!("{} {}", a.kind_name(), a.name()))
+        .collect()
+}

@@ -8,8 +8,9 @@
 //!   network: no service publishes a port in ingress mode). Otherwise the
 //!   plan carries an error naming the services and the differing fields and
 //!   leaves the network alone: detaching running services is a decision for
-//!   a person. A `Network` with `ingress: true` replaces an ingress network
-//!   of another name (usually docker's `ingress`) on the same terms.
+//!   a person. A `Network` with `ingress: true` replaces the swarm's current
+//!   ingress network (usually docker's unlabelled `ingress`, of the same
+//!   name or another) on the same terms.
 //! * **`ForceUpdate` only goes up.** An update carries `max(desired,
 //!   observed)`; lowering it would itself roll the service. It counts as a
 //!   change only when the desired value is higher.
@@ -225,6 +226,19 @@ impl Cx<'_> {
                 continue;
             };
             if !managed(&obs.meta.labels, self.desired.scope.as_deref()) {
+                // Swarm's own ingress network (usually `ingress`) is
+                // replaced by an ingress manifest of the same name too.
+                if body.ingress && obs.ingress {
+                    if self.replace_ingress(&owner, body) {
+                        self.plan.actions.push(Action::CreateNetwork {
+                            name: body.name.clone(),
+                            owner,
+                            body: body.clone(),
+                            changes: Vec::new(),
+                        });
+                    }
+                    continue;
+                }
                 self.plan
                     .errors
                     .push(conflict(ObjectKind::Network, &body.name, &owner));

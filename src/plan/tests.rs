@@ -605,6 +605,73 @@ fn a_changed_network_in_use_is_an_error_and_unused_it_is_recreated() {
     assert_eq!(p.actions[1].changes()[0].path, "Attachable");
 }
 
+fn dockers_ingress() -> Value {
+    json!({"Id": "id-docker-ingress", "Name": "ingress", "Scope": "swarm", "Driver": "overlay",
+           "Ingress": true, "Labels": {},
+           "IPAM": {"Config": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]}})
+}
+
+#[test]
+fn an_ingress_manifest_named_ingress_replaces_dockers_own_unless_ports_are_published() {
+    let d = build_from(&[(
+        "net.yaml",
+        format!(
+            "{H}kind: Network\nmetadata: {{name: ingress}}\n\
+             spec: {{driver: overlay, ingress: true, ipam: {{config: [{{subnet: 10.11.0.0/16}}]}}}}\n"
+        ),
+    )]);
+    let snap = Snapshot::from_json(
+        &json!({}),
+        &nodes(),
+        &[dockers_ingress()],
+        &[],
+        &[],
+        &[],
+        &[],
+    );
+    let p = plan(&d, &snap, &Options::default());
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert_eq!(
+        kinds(&p),
+        ["RemoveNetwork ingress", "CreateNetwork ingress"]
+    );
+    assert!(
+        matches!(&p.actions[0], Action::RemoveNetwork { id, .. } if id == "id-docker-ingress"),
+        "{:?}",
+        p.actions[0]
+    );
+    // The replacement is bosun's: the next plan against it is empty.
+    let after = store(
+        &Snapshot::from_json(&json!({}), &nodes(), &[], &[], &[], &[], &[]),
+        &p,
+    );
+    assert!(plan(&d, &after, &Options::default()).is_empty());
+
+    // An unmanaged service publishing in ingress mode blocks the replacement.
+    let publisher = json!({"ID": "p", "Version": {"Index": 1}, "Spec": {"Name": "edge",
+        "EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 80}]}}});
+    let snap = Snapshot::from_json(
+        &json!({}),
+        &nodes(),
+        &[dockers_ingress()],
+        &[publisher],
+        &[],
+        &[],
+        &[],
+    );
+    let p = plan(&d, &snap, &Options::default());
+    assert!(p.actions.is_empty(), "{:?}", kinds(&p));
+    assert_eq!(p.errors.len(), 1);
+    assert!(
+        p.errors[0]
+            .message
+            .contains("cannot replace the ingress network `ingress`")
+            && p.errors[0].message.contains("edge"),
+        "{}",
+        p.errors[0]
+    );
+}
+
 // --- bodies --------------------------------------------------------------
 
 #[test]
