@@ -108,6 +108,16 @@ async fn every_example_converges_in_a_three_manager_two_worker_sandbox() {
                     describe(&plan_args, &plan)
                 );
             }
+            // Idempotence: a second reconcile converges without one write.
+            let again = bosun(&host, &args, RUN_TIMEOUT).await;
+            let stdout = String::from_utf8_lossy(&again.stdout);
+            if again.status.code() != Some(0) || !stdout.contains("; 0 writes in ") {
+                let _ = writeln!(
+                    failures,
+                    "{name}: a second reconcile wrote to the swarm:\n{}",
+                    describe(&args, &again)
+                );
+            }
             eprintln!(
                 "{name}: converged, {} facts checked, hostnames {map:?}",
                 report.checked
