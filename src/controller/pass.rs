@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 use super::status::{Condition, ObjectStatus, PassResult};
 use crate::apply::{self, Outcome, Report};
@@ -206,6 +207,22 @@ pub async fn run_pass(
 }
 
 /// Observe, plan, apply and verify a built desired state.
+/// How long the verification waits for removals this pass made to show.
+const VERIFY_SETTLE: Duration = Duration::from_secs(10);
+
+/// Whether everything `verify` still wants are removals this pass already
+/// carried out (the daemon has not caught up yet).
+fn only_lagging_removals(verify: &Plan, report: &Report) -> bool {
+    verify.errors.is_empty()
+        && verify.actions.iter().all(|a| {
+            a.verb() == plan::Verb::Remove
+                && report
+                    .actions
+                    .iter()
+                    .any(|r| r.name == a.name() && r.action == a.kind_name() && r.outcome.is_done())
+        })
+}
+
 pub async fn enforce(api: &impl Api, state: &DesiredState, opts: &PassOptions) -> PassOutcome {
     match observe(api, opts).await {
         Ok(snapshot) => enforce_from(api, state, snapshot, opts).await,
@@ -257,23 +274,41 @@ pub async fn enforce_from(
         .iter()
         .filter(|a| a.outcome.is_done())
         .count();
-    let remaining = if apply_error.is_none() {
-        match observe(api, opts).await {
-            Ok(after) => {
-                let mut verify = plan::plan(state, &after, &plan_opts);
-                leave_nodes_alone(&mut verify, state, &opts.name_prefix);
-                (!verify.is_empty()).then_some(verify)
-            }
-            Err(e) => {
-                out.result = PassResult::Failed;
-                out.cause = Some(FailureCause::Unreachable);
-                out.error = Some(format!("cannot read the swarm's state after applying: {e}"));
-                None
+    let mut remaining = None;
+    if apply_error.is_none() {
+        // Removals are asynchronous in swarm (a removed network can be
+        // listed again for a moment while its last tasks shut down): when
+        // all that is left are removals this pass already made, look again
+        // a few times before calling the pass failed.
+        let mut delay = Duration::from_millis(100);
+        let deadline = tokio::time::Instant::now() + VERIFY_SETTLE;
+        loop {
+            match observe(api, opts).await {
+                Ok(after) => {
+                    let mut verify = plan::plan(state, &after, &plan_opts);
+                    leave_nodes_alone(&mut verify, state, &opts.name_prefix);
+                    if verify.is_empty() {
+                        remaining = None;
+                        break;
+                    }
+                    let settling = only_lagging_removals(&verify, &report);
+                    remaining = Some(verify);
+                    if !settling || tokio::time::Instant::now() + delay > deadline {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    out.result = PassResult::Failed;
+                    out.cause = Some(FailureCause::Unreachable);
+                    out.error = Some(format!("cannot read the swarm's state after applying: {e}"));
+                    remaining = None;
+                    break;
+                }
             }
         }
-    } else {
-        None
-    };
+    }
     if let Some(e) = apply_error {
         out.result = PassResult::Failed;
         out.cause = Some(FailureCause::ApplyFailed);
