@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo >/dev/null; then
-  echo "test: cargo not found; install Rust >= 1.88 (https://rustup.rs) first" >&2
+  echo "test: cargo not found; install Rust >= 1.89 (https://rustup.rs) first" >&2
   exit 2
 fi
 if [ ! -d ../shared/corpus ]; then

@@ -17,7 +17,6 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -210,17 +209,8 @@ fn run_all(engine: &Engine, cases: Vec<Case>, jobs: usize, second: Half) -> Vec<
 fn every_compose_file_deploys_like_docker_stack_deploy() {
     let engine = Engine::from_env().unwrap_or_else(|e| panic!("conformance: {e}"));
     check_swarm(&engine);
-    // One conformance run per machine at a time: corpus files use global names
-    // (`proxy`, `traefik-public`) and fixed published ports.
-    let lock_path = std::env::temp_dir().join("bosun-conformance.lock");
-    let lock = File::create(&lock_path).expect("lock file");
-    if lock.try_lock().is_err() {
-        println!(
-            "waiting for another conformance run ({})",
-            lock_path.display()
-        );
-        lock.lock().expect("lock");
-    }
+    // One corpus run per machine at a time (global names, fixed ports).
+    let _lock = super::support::corpus_lock();
 
     let filter = std::env::var("BOSUN_CONFORMANCE_FILTER").ok();
     let jobs = std::env::var("BOSUN_CONFORMANCE_JOBS")

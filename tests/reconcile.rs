@@ -311,6 +311,8 @@ fn corpus_case(
 #[test]
 fn every_corpus_file_reconciles_then_plans_empty_then_writes_nothing() {
     let engine = Engine::from_env().expect("engine");
+    // Takes turns with the conformance test (global names, fixed ports).
+    let _lock = super::support::corpus_lock();
     // BOSUN_RC_FILTER=<part of a file name> runs only matching files.
     let only = std::env::var("BOSUN_RC_FILTER").ok();
     let cases: Vec<Case> = cases::discover(&prefix("i"), Some("corpus/"))
