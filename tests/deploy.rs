@@ -231,3 +231,70 @@ fn systemd_unit_passes_systemd_analyze_verify_when_available() {
         .collect();
     assert!(problems.is_empty(), "systemd-analyze verify:\n{stderr}");
 }
+
+/// Parse a `bosun` command line with the real CLI definition.
+fn parses(args: &[String]) -> Result<(), String> {
+    use clap::Parser as _;
+    let command_line = std::iter::once("bosun".to_string()).chain(args.iter().cloned());
+    bosun::cli::Cli::try_parse_from(command_line)
+        .map(|_| ())
+        .map_err(|e| format!("{args:?}: {e}"))
+}
+
+#[test]
+fn every_command_line_in_deploy_parses_with_bosuns_own_flags() {
+    // The swarm service, both forms: `command:` of the converted service.
+    for text in [
+        read("bosun-stack.yml"),
+        git_variant(&read("bosun-stack.yml")),
+    ] {
+        let svc = bosun_service(&text);
+        let args: Vec<String> = svc["TaskTemplate"]["ContainerSpec"]["Args"]
+            .as_array()
+            .expect("the stack's service has a command")
+            .iter()
+            .map(|a| a.as_str().expect("string arg").to_string())
+            .collect();
+        assert_eq!(args.first().map(String::as_str), Some("run"));
+        parses(&args).unwrap();
+    }
+    // The systemd unit: every ExecStart, the commented git example too.
+    let unit = read("bosun.service");
+    let mut lines = Vec::new();
+    let mut current: Option<String> = None;
+    for raw in unit.lines() {
+        let line = raw.trim_start_matches('#').trim();
+        if let Some(cmd) = current.as_mut() {
+            cmd.push(' ');
+            cmd.push_str(line.trim_end_matches('\\').trim());
+            if !line.ends_with('\\') {
+                lines.push(current.take().unwrap_or_default());
+            }
+            continue;
+        }
+        if let Some(cmd) = line.strip_prefix("ExecStart=/usr/local/bin/bosun ") {
+            if cmd.ends_with('\\') {
+                current = Some(cmd.trim_end_matches('\\').trim().to_string());
+            } else {
+                lines.push(cmd.to_string());
+            }
+        }
+    }
+    assert!(lines.len() >= 2, "ExecStart lines: {lines:?}");
+    for cmd in &lines {
+        let args: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+        parses(&args).unwrap();
+    }
+    // The image's default command.
+    let docker = read("Dockerfile");
+    let cmd = docker
+        .lines()
+        .find_map(|l| l.strip_prefix("CMD ["))
+        .expect("a CMD line");
+    let args: Vec<String> = cmd
+        .trim_end_matches(']')
+        .split(',')
+        .map(|a| a.trim().trim_matches('"').to_string())
+        .collect();
+    parses(&args).unwrap();
+}
