@@ -538,6 +538,58 @@ mod tests {
         BTreeMap::new()
     }
 
+    fn remove_network(name: &str) -> Action {
+        Action::RemoveNetwork {
+            name: name.into(),
+            owner: "Network/x".into(),
+            id: format!("id-{name}"),
+            reason: "gone".into(),
+        }
+    }
+
+    fn removed(name: &str, outcome: Outcome) -> apply::ActionReport {
+        apply::ActionReport {
+            action: "RemoveNetwork",
+            name: name.into(),
+            owner: "Network/x".into(),
+            outcome,
+            attempts: 1,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn verification_settles_only_for_removals_this_pass_already_made() {
+        let report = Report {
+            actions: vec![
+                removed("a", Outcome::Done { adopted: false }),
+                removed("b", Outcome::Failed("in use".into())),
+            ],
+            ..Report::default()
+        };
+        let verify = |actions: Vec<Action>| Plan {
+            actions,
+            ..Plan::default()
+        };
+        assert!(only_lagging_removals(
+            &verify(vec![remove_network("a")]),
+            &report
+        ));
+        // A removal that failed, or was never made, is real work left.
+        assert!(!only_lagging_removals(
+            &verify(vec![remove_network("b")]),
+            &report
+        ));
+        assert!(!only_lagging_removals(
+            &verify(vec![remove_network("c")]),
+            &report
+        ));
+        assert!(!only_lagging_removals(
+            &verify(vec![remove_network("a"), remove_network("c")]),
+            &report
+        ));
+    }
+
     #[tokio::test]
     async fn a_pass_should_create_then_find_nothing_to_do() {
         let dir = tempfile::tempdir().expect("tempdir");
