@@ -53,6 +53,28 @@ pub fn bosun_half(engine: &Engine, case: &Case) -> Result<Value, String> {
     result
 }
 
+/// Create every body at `/<kind>s/create`; their IDs by name.
+fn create_named(
+    engine: &Engine,
+    kind: &str,
+    bodies: impl Iterator<Item = Value>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut ids = BTreeMap::new();
+    for body in bodies {
+        let name = body
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let id = id_of(
+            &post(engine, &format!("/{kind}s/create"), &body)
+                .map_err(|e| format!("bosun deploy failed: {kind} {name}: {e}"))?,
+        )?;
+        ids.insert(name, id);
+    }
+    Ok(ids)
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
@@ -112,36 +134,10 @@ fn create_all(
                 .ok())
         })?;
     }
-    let mut config_ids = BTreeMap::new();
-    for c in &objs.configs {
-        let body = to_json(c);
-        let name = body
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let id = id_of(
-            &post(engine, "/configs/create", &body)
-                .map_err(|e| fail(&format!("config {name}"), e))?,
-        )?;
-        created.configs.push(id.clone());
-        config_ids.insert(name, id);
-    }
-    let mut secret_ids = BTreeMap::new();
-    for s in &objs.secrets {
-        let body = to_json(s);
-        let name = body
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let id = id_of(
-            &post(engine, "/secrets/create", &body)
-                .map_err(|e| fail(&format!("secret {name}"), e))?,
-        )?;
-        created.secrets.push(id.clone());
-        secret_ids.insert(name, id);
-    }
+    let config_ids = create_named(engine, "config", objs.configs.iter().map(to_json))?;
+    created.configs.extend(config_ids.values().cloned());
+    let secret_ids = create_named(engine, "secret", objs.secrets.iter().map(to_json))?;
+    created.secrets.extend(secret_ids.values().cloned());
     for svc in &objs.services {
         let mut body = to_json(svc);
         let name = body
