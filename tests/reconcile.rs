@@ -22,7 +22,7 @@ use crate::support::cases::{self, Case};
 use crate::support::engine::Engine;
 use crate::support::stack;
 
-const IMAGE: &str = "bosun-test/busybox:1";
+use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image};
 
 fn prefix(test: &str) -> String {
     format!("rc{test}{}", std::process::id())
@@ -173,46 +173,6 @@ fn stack_manifest(name: &str, wait: &str, compose: &str) -> String {
             .collect::<Vec<_>>()
             .concat()
     )
-}
-
-/// The local busybox image, imported once per process.
-fn busybox_image() {
-    static ONCE: Mutex<bool> = Mutex::new(false);
-    let mut done = ONCE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if *done {
-        return;
-    }
-    let have = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        let path = Path::new("/bin/busybox");
-        let bin = bosun::sandbox::image::read_busybox(path).expect("busybox-static");
-        let applets = runtime()
-            .block_on(bosun::sandbox::image::applets(path))
-            .expect("applets");
-        let tar = bosun::sandbox::image::rootfs_tar(&bin, &applets);
-        let mut child = Command::new("docker")
-            .args(["import", "-", IMAGE])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("docker import");
-        {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(&tar)
-                .expect("write tar");
-        }
-        assert!(child.wait().expect("import").success());
-    }
-    *done = true;
 }
 
 // ---------------------------------------------------------------------------

@@ -10,12 +10,11 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const IMAGE: &str = "bosun-test/busybox:1";
+use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image};
 
 fn prefix(test: &str) -> String {
     format!("rn{test}{}", std::process::id())
@@ -215,40 +214,6 @@ fn stack(name: &str, replicas: u32) -> String {
     format!(
         "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        deploy: {{replicas: {replicas}}}\n"
     )
-}
-
-/// The local busybox image, imported once per process.
-fn busybox_image() {
-    static ONCE: Mutex<bool> = Mutex::new(false);
-    let mut done = ONCE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if *done {
-        return;
-    }
-    if docker(&["image", "inspect", IMAGE]).is_none() {
-        let path = Path::new("/bin/busybox");
-        let bin = bosun::sandbox::image::read_busybox(path).expect("busybox-static");
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let applets = rt
-            .block_on(bosun::sandbox::image::applets(path))
-            .expect("applets");
-        let tar = bosun::sandbox::image::rootfs_tar(&bin, &applets);
-        let mut child = Command::new("docker")
-            .args(["import", "-", IMAGE])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("docker import");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&tar)
-            .expect("write tar");
-        assert!(child.wait().expect("import").success());
-    }
-    *done = true;
 }
 
 /// Every sample line of the Prometheus text format: `name{labels} value`.

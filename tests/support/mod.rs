@@ -21,3 +21,47 @@ pub fn corpus_lock() -> std::fs::File {
     }
     lock
 }
+
+/// The test image on the local daemon: Debian's static busybox imported
+/// with `docker import` (no registry is reachable), once per process.
+pub const BUSYBOX_IMAGE: &str = "bosun-test/busybox:1";
+
+/// Import [`BUSYBOX_IMAGE`] into the local daemon unless it is there.
+pub fn busybox_image() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut done = ONCE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *done {
+        return;
+    }
+    let have = Command::new("docker")
+        .args(["image", "inspect", BUSYBOX_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        let path = std::path::Path::new("/bin/busybox");
+        let bin = ::bosun::sandbox::image::read_busybox(path).expect("busybox-static");
+        let applets = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(::bosun::sandbox::image::applets(path))
+            .expect("applets");
+        let tar = ::bosun::sandbox::image::rootfs_tar(&bin, &applets);
+        let mut child = Command::new("docker")
+            .args(["import", "-", BUSYBOX_IMAGE])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("docker import");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&tar)
+            .expect("write tar");
+        assert!(child.wait().expect("import").success());
+    }
+    *done = true;
+}
