@@ -201,12 +201,21 @@ async fn pass(dir: &Path, host: &str) -> Pass {
     let start = Instant::now();
     let client = Client::connect_host(host).await.expect("connect");
     let before = client.requests();
+    let t = Instant::now();
     let desired = bosun::manifest::load_with(dir, &env).expect("valid");
+    let load = t.elapsed();
+    let t = Instant::now();
     let state = DesiredState::build(&desired, &env).expect("builds");
+    let build = t.elapsed();
     let observe_start = Instant::now();
     let snapshot = swarm::observe(&client).await.expect("observe");
     let observe = observe_start.elapsed();
+    let t = Instant::now();
     let plan = plan::plan(&state, &snapshot, &plan::Options::default().prune(true));
+    eprintln!(
+        "pass breakdown: load {load:?} build {build:?} observe {observe:?} plan {:?}",
+        t.elapsed()
+    );
     Pass {
         total: start.elapsed(),
         observe,
@@ -223,7 +232,15 @@ struct Row {
     note: String,
 }
 
-async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
+/// Which parts to run: `cargo bench --bench reconcile -- cold` or `-- noop`
+/// runs only that part; no argument runs both.
+#[derive(Clone, Copy)]
+struct Parts {
+    cold: bool,
+    noop: bool,
+}
+
+async fn bench(sandbox: &Sandbox, scratch: &Path, parts: Parts) -> Vec<Row> {
     let host = sandbox.docker_host("manager1").expect("host");
     let api = Client::connect_host(&host).await.expect("connect");
     let mut rows = Vec::new();
@@ -231,7 +248,8 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
     let mut c8 = Vec::new();
     let mut d100 = Duration::ZERO;
 
-    for n in [10usize, 50, 100] {
+    let cold: &[usize] = if parts.cold { &[10, 50, 100] } else { &[] };
+    for &n in cold {
         let (mut b, mut d) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             let bs = format!("b{n}x{round}");
@@ -299,20 +317,23 @@ async fn bench(sandbox: &Sandbox, scratch: &Path) -> Vec<Row> {
             d100 = d;
         }
     }
-    let c8 = median(c8);
-    let ratio = c8.as_secs_f64() / d100.as_secs_f64();
-    rows.push(Row {
-        scenario: format!("cold apply, 100 services, `--concurrency 8` (median of {ROUNDS})"),
-        bosun: ms(c8),
-        docker: ms(d100),
-        ratio: format!("{ratio:.2}"),
-        note: format!(
-            "target ≤ 0.50: {}",
-            if ratio <= 0.5 { "met" } else { "NOT met" }
-        ),
-    });
+    if !c8.is_empty() {
+        let c8 = median(c8);
+        let ratio = c8.as_secs_f64() / d100.as_secs_f64();
+        rows.push(Row {
+            scenario: format!("cold apply, 100 services, `--concurrency 8` (median of {ROUNDS})"),
+            bosun: ms(c8),
+            docker: ms(d100),
+            ratio: format!("{ratio:.2}"),
+            note: format!(
+                "target ≤ 0.50: {}",
+                if ratio <= 0.5 { "met" } else { "NOT met" }
+            ),
+        });
+    }
 
-    for n in [100usize, 500] {
+    let noop: &[usize] = if parts.noop { &[100, 500] } else { &[] };
+    for &n in noop {
         let bs = format!("noop{n}");
         let ds = format!("dnoop{n}");
         let (dir, file) = folder(scratch, &bs, n);
@@ -395,6 +416,14 @@ fn main() {
         // `cargo bench -- --list` / `cargo test --benches`: nothing to list.
         return;
     }
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let parts = Parts {
+        cold: args.is_empty() || args.iter().any(|a| a == "cold"),
+        noop: args.is_empty() || args.iter().any(|a| a == "noop"),
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let root = Path::new(sandbox::DEFAULT_ROOT);
     if root.join(SANDBOX).exists() {
@@ -408,7 +437,7 @@ fn main() {
             .await
             .expect("sandbox up (root needed)");
         sandbox.build_image().await.expect("test image");
-        bench(&sandbox, scratch.path()).await
+        bench(&sandbox, scratch.path(), parts).await
     });
     println!("| scenario | bosun | docker stack deploy | bosun/docker | note |");
     println!("|---|---|---|---|---|");

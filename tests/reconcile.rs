@@ -740,6 +740,19 @@ fn a_noop_pass_costs_the_same_for_10_and_200_services_and_one_change_one_write()
         }
         assert_eq!(costs[0].total(), costs[1].total(), "{costs:?}");
         assert_eq!(costs[1].writes(), 0);
+        // Nothing to do, nothing to verify: one snapshot, one call per kind.
+        for endpoint in [
+            "/info",
+            "/nodes",
+            "/networks",
+            "/services",
+            "/configs",
+            "/secrets",
+            "/tasks",
+        ] {
+            assert_eq!(costs[1].count("GET", endpoint), 1, "{endpoint}: {costs:?}");
+        }
+        assert_eq!(costs[1].total(), 7, "{costs:?}");
 
         std::fs::write(
             dir.path().join("s.yaml"),

@@ -96,12 +96,32 @@ pub(crate) async fn connect_and_observe() -> anyhow::Result<(Client, swarm::Snap
     Ok((client, snapshot))
 }
 
+/// [`desired`] and [`connect_and_observe`] at the same time: the manifests
+/// load on a blocking thread while the daemon answers. Invalid manifests win
+/// (`Ok(None)`, diagnostics printed, the daemon's answer not awaited), so
+/// `plan` and `reconcile` of a broken folder fail the same way with or
+/// without a daemon.
+pub(crate) async fn desired_and_observed(
+    dir: &Path,
+    scope: Option<&str>,
+) -> anyhow::Result<Option<(DesiredState, Client, swarm::Snapshot)>> {
+    let (dir, scope) = (dir.to_path_buf(), scope.map(str::to_string));
+    let loading = tokio::task::spawn_blocking(move || desired(&dir, scope.as_deref()));
+    let observing = tokio::spawn(connect_and_observe());
+    let Some(state) = loading.await.context("loading the manifests")? else {
+        observing.abort();
+        return Ok(None);
+    };
+    let (client, snapshot) = observing.await.context("reading the swarm")??;
+    Ok(Some((state, client, snapshot)))
+}
+
 /// Run `bosun plan`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let Some(state) = desired(&args.dir, args.scope.as_deref()) else {
+    let observed = runtime()?.block_on(desired_and_observed(&args.dir, args.scope.as_deref()))?;
+    let Some((state, _, snapshot)) = observed else {
         return Ok(ExitCode::from(2));
     };
-    let snapshot = runtime()?.block_on(async { connect_and_observe().await.map(|(_, s)| s) })?;
     let plan = plan::plan(
         &state,
         &snapshot,

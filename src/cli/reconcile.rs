@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::plan::{connect_and_observe, desired, runtime};
+use super::plan::{desired_and_observed, runtime};
 use crate::apply::{self, Report};
 use crate::controller::pass::{self, FailureCause, PassOptions};
 use crate::controller::status::PassResult;
@@ -46,9 +46,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         "`bosun reconcile` needs `--once` (one pass, then exit); to keep the swarm \
          converged continuously use `bosun run`"
     );
-    let Some(state) = desired(&args.dir, args.scope.as_deref()) else {
-        return Ok(ExitCode::from(2));
-    };
     let opts = PassOptions::default().prune(!args.no_prune).apply(
         apply::Options::default()
             .concurrency(usize::from(args.concurrency))
@@ -56,7 +53,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     );
     let color = std::io::stdout().is_terminal();
     runtime()?.block_on(async {
-        let (client, snapshot) = connect_and_observe().await?;
+        let Some((state, client, snapshot)) =
+            desired_and_observed(&args.dir, args.scope.as_deref()).await?
+        else {
+            return Ok(ExitCode::from(2));
+        };
         let out = pass::enforce_from(&client, &state, snapshot, &opts).await;
         if let Some(plan) = &out.plan
             && (!plan.actions.is_empty() || !plan.errors.is_empty())

@@ -275,7 +275,9 @@ pub async fn enforce_from(
         .filter(|a| a.outcome.is_done())
         .count();
     let mut remaining = None;
-    if apply_error.is_none() {
+    // A pass that had nothing to do needs no second look: the snapshot it
+    // planned from is the verification (a no-op pass is one observe).
+    if apply_error.is_none() && !plan.is_empty() {
         // Removals are asynchronous in swarm (a removed network can be
         // listed again for a moment while its last tasks shut down): when
         // all that is left are removals this pass already made, look again
@@ -526,7 +528,7 @@ fn conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::swarm::Fake;
+    use crate::swarm::{Fake, Kind, Method};
 
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).expect("write");
@@ -606,10 +608,18 @@ mod tests {
                 .iter()
                 .all(|o| o.condition == Condition::Ready)
         );
+        api.clear_calls();
         let second = run_pass(&api, dir.path(), &env(), &opts).await;
         assert_eq!(second.result, PassResult::Success);
         assert_eq!(second.changes, 0);
         assert_eq!(second.drift_total(), 0);
+        // Nothing to do: the snapshot it planned from is the verification.
+        let lists = api
+            .calls()
+            .iter()
+            .filter(|c| c.method == Method::List && c.kind == Some(Kind::Service))
+            .count();
+        assert_eq!(lists, 1, "{:?}", api.calls());
     }
 
     #[tokio::test]
