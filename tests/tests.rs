@@ -6,6 +6,7 @@ mod deploy;
 mod e2e;
 mod examples;
 mod http;
+mod inswarm;
 mod lease;
 mod plan;
 mod reconcile;
