@@ -64,6 +64,13 @@ const NO_LEADER: &str = "the swarm has no leader (quorum lost)";
 const UNREACHABLE: &str =
     "the Docker daemon cannot be reached (an earlier action failed to connect after its retries)";
 
+/// Actions of one phase in flight at once, by default. The manager commits
+/// concurrent writes to its raft log together, so 100 service creates take
+/// about 40 % of the time one at a time takes (the way `docker stack
+/// deploy` sends them); past 16 the daemon's CPU, not the round trips, is
+/// the limit (BENCHMARKS.md).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 /// How to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -86,7 +93,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            concurrency: 4,
+            concurrency: DEFAULT_CONCURRENCY,
             wait: true,
             retry: retry::Policy::default(),
             poll_interval: Duration::from_secs(1),

@@ -106,8 +106,17 @@ pub(crate) async fn desired_and_observed(
     scope: Option<&str>,
 ) -> anyhow::Result<Option<(DesiredState, Client, swarm::Snapshot)>> {
     let (dir, scope) = (dir.to_path_buf(), scope.map(str::to_string));
-    let loading = tokio::task::spawn_blocking(move || desired(&dir, scope.as_deref()));
-    let observing = tokio::spawn(connect_and_observe());
+    let start = std::time::Instant::now();
+    let loading = tokio::task::spawn_blocking(move || {
+        let state = desired(&dir, scope.as_deref());
+        tracing::debug!(elapsed = ?start.elapsed(), "manifests loaded");
+        state
+    });
+    let observing = tokio::spawn(async move {
+        let observed = connect_and_observe().await;
+        tracing::debug!(elapsed = ?start.elapsed(), "swarm observed");
+        observed
+    });
     let Some(state) = loading.await.context("loading the manifests")? else {
         observing.abort();
         return Ok(None);

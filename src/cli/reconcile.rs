@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     pub no_wait: bool,
     /// Actions of one phase applied at the same time.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = apply::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 }
 

@@ -122,8 +122,14 @@ pub fn load_with(
             .out
             .iter()
             .any(|d| d.is_error() && d.object.as_deref() == Some(id.as_str()));
-        if !broken {
-            super::stack::check_compose(stack, &mut cx);
+        if !broken && let Some(objects) = super::stack::check_compose(stack, &mut cx) {
+            desired.converted.insert(
+                stack.name().to_string(),
+                super::ConvertedStack {
+                    env: env.clone(),
+                    objects,
+                },
+            );
         }
     }
     let mut diags = Diagnostics(cx.out);

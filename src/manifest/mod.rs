@@ -10,6 +10,7 @@
 //! Pure: no Docker, no async. Referenced files (compose files, env files,
 //! VRRP password files) are read from disk, nothing else.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -305,6 +306,19 @@ pub struct Desired {
     pub cluster_policy: Option<ClusterPolicy>,
     /// Findings that do not make the set invalid, sorted by file and line.
     pub warnings: Vec<Diagnostic>,
+    /// Each stack's compose as validation loaded and converted it, by stack
+    /// name: building the desired state reuses it instead of reading and
+    /// converting every compose file a second time.
+    pub converted: BTreeMap<String, ConvertedStack>,
+}
+
+/// A stack's compose, converted during validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertedStack {
+    /// The lowest-precedence variables it was interpolated with (the
+    /// process environment): the conversion stands for these only.
+    pub env: BTreeMap<String, String>,
+    pub objects: crate::compose::StackObjects,
 }
 
 impl Desired {

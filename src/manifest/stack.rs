@@ -308,8 +308,9 @@ impl Stack {
 
 /// Load and convert a stack's compose as a deploy would, turning every
 /// compose problem into a diagnostic and docker's warnings (unset variables,
-/// ignored options) into warnings.
-pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) {
+/// ignored options) into warnings. Returns the converted objects when it
+/// converts.
+pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) -> Option<compose::StackObjects> {
     let id = obj.id().to_string();
     let report = |cx: &mut Cx, err: compose::Error| {
         for issue in err.issues {
@@ -325,12 +326,19 @@ pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) {
     };
     let project = match obj.load_compose(cx.env_map()) {
         Ok(p) => p,
-        Err(e) => return report(cx, e),
+        Err(e) => {
+            report(cx, e);
+            return None;
+        }
     };
     for w in project.warnings() {
         cx.push(Diagnostic::warning(obj.source.display.clone(), w.clone()).object(id.clone()));
     }
-    if let Err(e) = compose::convert(&project, obj.name()) {
-        report(cx, e);
+    match compose::convert(&project, obj.name()) {
+        Ok(objects) => Some(objects),
+        Err(e) => {
+            report(cx, e);
+            None
+        }
     }
 }

@@ -124,13 +124,16 @@ impl DesiredState {
                 tracing::debug!(stack = stack.name(), "suspended: not reconciled");
                 continue;
             }
-            let objects = stack
-                .convert(process_env)
-                .map_err(|source| Error::ConvertFailed {
-                    stack: stack.name().to_string(),
-                    file: stack.source.to_string(),
-                    source,
-                })?;
+            let objects = match desired.converted.get(stack.name()) {
+                Some(c) if c.env == *process_env => c.objects.clone(),
+                _ => stack
+                    .convert(process_env)
+                    .map_err(|source| Error::ConvertFailed {
+                        stack: stack.name().to_string(),
+                        file: stack.source.to_string(),
+                        source,
+                    })?,
+            };
             let owner = stack.id().to_string();
             let mut objects = compose::bosunify(objects, &owner);
             apply_placement(&mut objects, stack.name(), &policies);

@@ -1110,3 +1110,40 @@ fn a_desired_name_held_by_another_scope_is_a_conflict() {
         kinds(&p)
     );
 }
+
+#[test]
+fn build_reuses_the_conversion_validation_made_only_for_the_same_variables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("app.yaml"),
+        format!(
+            "{H}kind: Stack\nmetadata: {{name: app}}\nspec:\n  compose:\n    services:\n      web:\n        image: \"nginx:${{TAG:-1}}\"\n"
+        ),
+    )
+    .expect("write");
+    let image = |state: &DesiredState| {
+        state.stacks[0].objects.services[0]
+            .task_template
+            .container_spec
+            .as_ref()
+            .map(|c| c.image.clone())
+            .unwrap_or_default()
+    };
+    let env = |tag: &str| BTreeMap::from([("TAG".to_string(), tag.to_string())]);
+    let d = manifest::load_with(dir.path(), &env("1.25")).expect("valid");
+    assert!(
+        d.converted.contains_key("app"),
+        "validation kept its conversion"
+    );
+
+    let reused = DesiredState::build(&d, &env("1.25")).expect("builds");
+    let mut fresh = d.clone();
+    fresh.converted.clear();
+    let converted = DesiredState::build(&fresh, &env("1.25")).expect("builds");
+    assert_eq!(reused, converted, "the kept conversion is the conversion");
+    assert_eq!(image(&reused), "nginx:1.25");
+
+    // Other variables: converted again, with them.
+    let other = DesiredState::build(&d, &env("2")).expect("builds");
+    assert_eq!(image(&other), "nginx:2");
+}

@@ -230,8 +230,8 @@ pub async fn observe(api: &impl Api) -> Result<Snapshot> {
         api.list(Kind::Task, &running),
     )?;
     let networks = with_predefined(api, networks, &services).await?;
-    Ok(Snapshot::from_json(
-        &info, &nodes, &networks, &services, &configs, &secrets, &tasks,
+    Ok(Snapshot::from_owned(
+        info, &nodes, networks, services, configs, secrets, &tasks,
     ))
 }
 

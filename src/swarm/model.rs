@@ -135,15 +135,22 @@ impl Object {
     /// Read a service, config or secret from its inspect/list JSON.
     #[must_use]
     pub fn from_json(v: &Value) -> Self {
-        let spec = v.get("Spec").cloned().unwrap_or(Value::Null);
+        Self::from_owned(v.clone())
+    }
+
+    /// [`Object::from_json`], taking the JSON (its `Spec` moves, not copies).
+    #[must_use]
+    pub fn from_owned(mut v: Value) -> Self {
         let update_state = v
             .pointer("/UpdateStatus/State")
             .and_then(Value::as_str)
             .map(str::to_string);
+        let (id, version) = (id(&v), version(&v));
+        let spec = v.get_mut("Spec").map_or(Value::Null, Value::take);
         Object {
             meta: Meta {
-                id: id(v),
-                version: version(v),
+                id,
+                version,
                 name: s(&spec, "/Name"),
                 labels: labels(spec.get("Labels")),
             },
@@ -157,17 +164,23 @@ impl Network {
     /// Read a network from its list/inspect JSON.
     #[must_use]
     pub fn from_json(v: &Value) -> Self {
+        Self::from_owned(v.clone())
+    }
+
+    /// [`Network::from_json`], taking the JSON.
+    #[must_use]
+    pub fn from_owned(v: Value) -> Self {
         Network {
             meta: Meta {
-                id: id(v),
+                id: id(&v),
                 version: 0,
-                name: s(v, "/Name"),
+                name: s(&v, "/Name"),
                 labels: labels(v.get("Labels")),
             },
-            driver: s(v, "/Driver"),
-            scope: s(v, "/Scope"),
+            driver: s(&v, "/Driver"),
+            scope: s(&v, "/Scope"),
             ingress: v.get("Ingress").and_then(Value::as_bool).unwrap_or(false),
-            raw: v.clone(),
+            raw: v,
         }
     }
 }
@@ -226,22 +239,29 @@ impl Info {
     /// Read the swarm part of `GET /info`.
     #[must_use]
     pub fn from_json(v: &Value) -> Self {
-        let sw = v.get("Swarm").cloned().unwrap_or(Value::Null);
+        Self::from_owned(v.clone())
+    }
+
+    /// [`Info::from_json`], taking the JSON.
+    #[must_use]
+    pub fn from_owned(v: Value) -> Self {
+        let null = Value::Null;
+        let sw = v.get("Swarm").unwrap_or(&null);
         Info {
-            node_id: s(&sw, "/NodeID"),
-            local_node_state: s(&sw, "/LocalNodeState"),
+            node_id: s(sw, "/NodeID"),
+            local_node_state: s(sw, "/LocalNodeState"),
             control_available: sw
                 .get("ControlAvailable")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
-            error: s(&sw, "/Error"),
+            error: s(sw, "/Error"),
             nodes: sw.get("Nodes").and_then(Value::as_u64).unwrap_or_default(),
             managers: sw
                 .get("Managers")
                 .and_then(Value::as_u64)
                 .unwrap_or_default(),
-            cluster_id: s(&sw, "/Cluster/ID"),
-            raw: v.clone(),
+            cluster_id: s(sw, "/Cluster/ID"),
+            raw: v,
         }
     }
 }
@@ -258,13 +278,36 @@ impl Snapshot {
         secrets: &[Value],
         tasks: &[Value],
     ) -> Self {
+        Self::from_owned(
+            info.clone(),
+            nodes,
+            networks.to_vec(),
+            services.to_vec(),
+            configs.to_vec(),
+            secrets.to_vec(),
+            tasks,
+        )
+    }
+
+    /// [`Snapshot::from_json`], taking the list results (their specs move
+    /// into the snapshot: a pass over 500 services does not copy them).
+    #[must_use]
+    pub fn from_owned(
+        info: Value,
+        nodes: &[Value],
+        networks: Vec<Value>,
+        services: Vec<Value>,
+        configs: Vec<Value>,
+        secrets: Vec<Value>,
+        tasks: &[Value],
+    ) -> Self {
         Snapshot {
-            info: Info::from_json(info),
+            info: Info::from_owned(info),
             nodes: nodes.iter().map(Node::from_json).collect(),
-            networks: networks.iter().map(Network::from_json).collect(),
-            services: services.iter().map(Object::from_json).collect(),
-            configs: configs.iter().map(Object::from_json).collect(),
-            secrets: secrets.iter().map(Object::from_json).collect(),
+            networks: networks.into_iter().map(Network::from_owned).collect(),
+            services: services.into_iter().map(Object::from_owned).collect(),
+            configs: configs.into_iter().map(Object::from_owned).collect(),
+            secrets: secrets.into_iter().map(Object::from_owned).collect(),
             tasks: tasks.iter().map(Task::from_json).collect(),
         }
     }
