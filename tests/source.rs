@@ -363,6 +363,39 @@ async fn git_source_checks_out_a_tag_and_follows_it_when_moved() {
 }
 
 #[tokio::test]
+async fn git_source_takes_a_bare_ref_as_the_branch_else_the_tag() {
+    let remote = Remote::new();
+    let a = remote.commit(&[("s.yaml", "v: a\n")], "A");
+    git_in(&remote.work(), &["tag", "-a", "-m", "release", "v1.0"]);
+    git_in(&remote.work(), &["push", "--quiet", "origin", "v1.0"]);
+    let b = remote.commit(&[("s.yaml", "v: b\n")], "B");
+    // `--ref v1.0`: no such branch, so the tag (peeled to A).
+    let mut tagged = remote.source(Reference::parse("v1.0"));
+    assert_eq!(tagged.sync().await.expect("sync v1.0").revision, a);
+    assert_eq!(tagged.sync().await.expect("sync again").revision, a);
+    // `--ref main`: the branch, followed as it moves.
+    let mut source = GitSource::new(
+        GitConfig::new(remote.url(), remote.tmp.path().join("main"))
+            .reference(Reference::parse("main")),
+    )
+    .expect("source");
+    assert_eq!(source.sync().await.expect("sync main").revision, b);
+    let c = remote.commit(&[("s.yaml", "v: c\n")], "C");
+    assert_eq!(source.sync().await.expect("sync moved main").revision, c);
+    // Neither a branch nor a tag.
+    let mut missing = GitSource::new(
+        GitConfig::new(remote.url(), remote.tmp.path().join("missing"))
+            .reference(Reference::parse("v9")),
+    )
+    .expect("source");
+    let err = missing.sync().await.expect_err("no v9");
+    assert!(
+        matches!(err, git::Error::RefNotFound { .. }) && err.to_string().contains("v9"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn git_source_checks_out_a_commit_by_sha() {
     let remote = Remote::new();
     let a = remote.commit(&[("s.yaml", "v: a\n")], "A");

@@ -26,7 +26,8 @@ pub struct Args {
     /// Git repository URL (https://, ssh://, git@host:path, file://, a path).
     #[arg(long, env = "BOSUN_GIT_URL")]
     pub git: Option<String>,
-    /// Branch, tag (`tags/v1`) or full commit SHA.
+    /// Branch, tag or full commit SHA: a bare name is the branch of that
+    /// name, else the tag (`refs/heads/X`, `tags/X` say which).
     #[arg(
         long = "ref",
         env = "BOSUN_GIT_REF",

@@ -108,11 +108,15 @@ pub enum Reference {
     Tag(String),
     /// One commit, by its full hex SHA.
     Commit(String),
+    /// A bare name (`--ref v1.0`, `--ref main`): the branch of that name,
+    /// else the tag, as `git checkout NAME` would pick.
+    Name(String),
 }
 
 impl Reference {
     /// Read a `--ref` value: a full hex SHA is a commit, `refs/tags/X` or
-    /// `tags/X` a tag, `refs/heads/X` or anything else a branch.
+    /// `tags/X` a tag, `refs/heads/X` a branch, anything else a
+    /// [`Reference::Name`] (branch, else tag).
     #[must_use]
     pub fn parse(s: &str) -> Self {
         let s = s.trim();
@@ -123,8 +127,10 @@ impl Reference {
             .or_else(|| s.strip_prefix("tags/"))
         {
             Reference::Tag(t.to_string())
+        } else if let Some(b) = s.strip_prefix("refs/heads/") {
+            Reference::Branch(b.to_string())
         } else {
-            Reference::Branch(s.strip_prefix("refs/heads/").unwrap_or(s).to_string())
+            Reference::Name(s.to_string())
         }
     }
 }
@@ -134,6 +140,7 @@ impl fmt::Display for Reference {
         match self {
             Reference::Branch(b) => write!(f, "branch {b}"),
             Reference::Tag(t) => write!(f, "tag {t}"),
+            Reference::Name(n) => write!(f, "branch or tag {n}"),
             Reference::Commit(c) => write!(f, "commit {c}"),
         }
     }
@@ -262,6 +269,8 @@ pub struct GitSource {
     /// The URL for messages.
     shown: String,
     last: Option<String>,
+    /// A [`Reference::Name`] last resolved to a tag: try the tag first.
+    name_is_tag: std::sync::atomic::AtomicBool,
 }
 
 impl GitSource {
@@ -322,6 +331,7 @@ impl GitSource {
             remote,
             shown,
             last: None,
+            name_is_tag: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -424,17 +434,46 @@ impl GitSource {
 
     /// Fetch what the reference needs; return the commit it resolves to.
     async fn fetch(&self, env: &Env) -> Result<String> {
-        let (refspec, local) = match &self.config.reference {
-            Reference::Branch(b) => (
+        use std::sync::atomic::Ordering::Relaxed;
+        let branch = |b: &str| {
+            (
                 format!("+refs/heads/{b}:refs/remotes/origin/{b}"),
                 format!("refs/remotes/origin/{b}"),
-            ),
-            Reference::Tag(t) => (
+            )
+        };
+        let tag = |t: &str| {
+            (
                 format!("+refs/tags/{t}:refs/tags/{t}"),
                 format!("refs/tags/{t}"),
-            ),
-            Reference::Commit(sha) => return self.fetch_commit(env, sha).await,
+            )
         };
+        let (refspec, local) = match &self.config.reference {
+            Reference::Branch(b) => branch(b),
+            Reference::Tag(t) => tag(t),
+            Reference::Commit(sha) => return self.fetch_commit(env, sha).await,
+            Reference::Name(n) => {
+                let as_tag = self.name_is_tag.load(Relaxed);
+                let (first, second) = if as_tag {
+                    (tag(n), branch(n))
+                } else {
+                    (branch(n), tag(n))
+                };
+                let found = match self.fetch_ref(env, &first.0, &first.1).await {
+                    Err(Error::RefNotFound { .. }) => {
+                        let sha = self.fetch_ref(env, &second.0, &second.1).await?;
+                        self.name_is_tag.store(!as_tag, Relaxed);
+                        sha
+                    }
+                    other => other?,
+                };
+                return Ok(found);
+            }
+        };
+        self.fetch_ref(env, &refspec, &local).await
+    }
+
+    /// Fetch one refspec into `local` and resolve it to a commit.
+    async fn fetch_ref(&self, env: &Env, refspec: &str, local: &str) -> Result<String> {
         let fetched = self
             .git(
                 env,
@@ -445,7 +484,7 @@ impl GitSource {
                     "--force",
                     "--no-tags",
                     "origin",
-                    &refspec,
+                    refspec,
                 ],
             )
             .await;
@@ -461,7 +500,7 @@ impl GitSource {
             }
             other => other?,
         };
-        self.resolve(env, &local).await
+        self.resolve(env, local).await
     }
 
     /// A commit: use it if present, else fetch it directly (servers allow a
@@ -740,7 +779,7 @@ mod tests {
     fn references_parse_from_the_command_line_form() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(Reference::parse(sha), Reference::Commit(sha.to_string()));
-        assert_eq!(Reference::parse("main"), Reference::Branch("main".into()));
+        assert_eq!(Reference::parse("main"), Reference::Name("main".into()));
         assert_eq!(
             Reference::parse("refs/heads/release/1"),
             Reference::Branch("release/1".into())
@@ -750,10 +789,7 @@ mod tests {
             Reference::Tag("v1".into())
         );
         assert_eq!(Reference::parse("tags/v1"), Reference::Tag("v1".into()));
-        assert_eq!(
-            Reference::parse("abc123"),
-            Reference::Branch("abc123".into())
-        );
+        assert_eq!(Reference::parse("abc123"), Reference::Name("abc123".into()));
     }
 
     #[test]
