@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::manifest;
 use crate::plan::{self, DesiredState};
-use crate::swarm::{self, Client};
+use crate::swarm::{self, Api, Client};
 
 /// Arguments of `bosun plan`.
 #[derive(Debug, clap::Args)]
@@ -78,22 +78,33 @@ pub(crate) async fn connect_and_observe() -> anyhow::Result<(Client, swarm::Snap
     let client = Client::connect()
         .await
         .context("cannot connect to the Docker daemon")?;
-    let snapshot = swarm::observe(&client)
-        .await
-        .context("cannot read the swarm's state")?;
-    anyhow::ensure!(
-        snapshot.info.control_available,
-        "the Docker daemon at {} is not a swarm manager (Swarm.LocalNodeState: {:?}{}); \
-         point DOCKER_HOST at a manager",
-        client.host(),
-        snapshot.info.local_node_state,
-        if snapshot.info.error.is_empty() {
-            String::new()
-        } else {
-            format!(", error: {}", snapshot.info.error)
-        }
-    );
+    let snapshot = observe_manager(&client, client.host()).await?;
     Ok((client, snapshot))
+}
+
+/// The objects of the swarm `api` manages. `/info` is asked only when a
+/// list fails, to say why in swarm terms (a worker, no swarm, no leader):
+/// it is among the daemon's slowest answers, and a plan does not read it.
+pub(crate) async fn observe_manager(api: &impl Api, host: &str) -> anyhow::Result<swarm::Snapshot> {
+    let failed = match swarm::observe_objects(api).await {
+        Ok(snapshot) => return Ok(snapshot),
+        Err(e) => e,
+    };
+    if let Ok(info) = api.info().await {
+        let info = swarm::Info::from_owned(info);
+        anyhow::ensure!(
+            info.control_available,
+            "the Docker daemon at {host} is not a swarm manager (Swarm.LocalNodeState: {:?}{}); \
+             point DOCKER_HOST at a manager",
+            info.local_node_state,
+            if info.error.is_empty() {
+                String::new()
+            } else {
+                format!(", error: {}", info.error)
+            }
+        );
+    }
+    Err(anyhow::Error::new(failed).context("cannot read the swarm's state"))
 }
 
 /// [`desired`] and [`connect_and_observe`] at the same time: the manifests
@@ -150,4 +161,67 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::swarm::{Fake, Kind, Method, fake};
+
+    fn infos(api: &Fake) -> usize {
+        api.calls()
+            .iter()
+            .filter(|c| c.method == Method::Info)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_manager_is_observed_without_asking_for_info() {
+        let api = Fake::single_node();
+        let snap = observe_manager(&api, "unix:///fake")
+            .await
+            .expect("observed");
+        assert_eq!(snap.nodes.len(), 1);
+        assert_eq!(infos(&api), 0, "{:?}", api.calls());
+    }
+
+    #[tokio::test]
+    async fn a_worker_is_named_as_such() {
+        let api = Fake::single_node();
+        api.set_info(json!({"Swarm": {"LocalNodeState": "active", "ControlAvailable": false}}));
+        let refusal = fake::response(
+            "GET",
+            "/v1.41/nodes",
+            503,
+            "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state.",
+        );
+        api.fail(Method::List, Some(Kind::Node), 1, refusal);
+        let err = observe_manager(&api, "tcp://worker1:2375")
+            .await
+            .expect_err("a worker");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("tcp://worker1:2375 is not a swarm manager")
+                && text.contains("point DOCKER_HOST at a manager"),
+            "{text}"
+        );
+        assert_eq!(infos(&api), 1);
+    }
+
+    #[tokio::test]
+    async fn a_manager_without_quorum_reports_the_daemons_error() {
+        let api = Fake::single_node();
+        api.fail(Method::List, Some(Kind::Service), 1, fake::no_leader());
+        let err = observe_manager(&api, "unix:///fake")
+            .await
+            .expect_err("no leader");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("cannot read the swarm's state")
+                && text.contains("does not have a leader"),
+            "{text}"
+        );
+    }
 }

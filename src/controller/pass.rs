@@ -236,6 +236,13 @@ async fn observe(api: &impl Api, opts: &PassOptions) -> swarm::Result<Snapshot> 
         .map(|s| narrowed(s, &opts.name_prefix))
 }
 
+/// The objects only, for the verification: a plan does not read `/info`.
+async fn observe_objects(api: &impl Api, opts: &PassOptions) -> swarm::Result<Snapshot> {
+    swarm::observe_objects(api)
+        .await
+        .map(|s| narrowed(s, &opts.name_prefix))
+}
+
 /// The snapshot with only the objects named `prefix…` (networks: also the
 /// ingress and local-scope networks, which services may use).
 fn narrowed(mut snap: Snapshot, prefix: &str) -> Snapshot {
@@ -258,11 +265,13 @@ pub async fn enforce_from(
     snapshot: Snapshot,
     opts: &PassOptions,
 ) -> PassOutcome {
+    let started = std::time::Instant::now();
     let snapshot = narrowed(snapshot, &opts.name_prefix);
     let plan_opts = plan::Options::default().prune(opts.prune);
     let mut plan = plan::plan(state, &snapshot, &plan_opts);
     leave_nodes_alone(&mut plan, state, &opts.name_prefix);
     let drift = drifted(&plan, &snapshot, opts.unchanged);
+    tracing::debug!(actions = plan.actions.len(), elapsed = ?started.elapsed(), "planned");
     let applied = apply::apply(api, &plan, state, &snapshot, &opts.apply).await;
     let (report, apply_error) = match applied {
         Ok(r) => (r, None),
@@ -285,7 +294,7 @@ pub async fn enforce_from(
         let mut delay = Duration::from_millis(100);
         let deadline = tokio::time::Instant::now() + VERIFY_SETTLE;
         loop {
-            match observe(api, opts).await {
+            match observe_objects(api, opts).await {
                 Ok(after) => {
                     let mut verify = plan::plan(state, &after, &plan_opts);
                     leave_nodes_alone(&mut verify, state, &opts.name_prefix);

@@ -141,6 +141,9 @@ fn desired_networks(desired: &DesiredState) -> Vec<(String, &NetworkCreate)> {
 struct Cx<'a> {
     desired: &'a DesiredState,
     snap: &'a Snapshot,
+    /// The snapshot's services by name (a plan over 500 services looks each
+    /// one up; a scan per lookup was most of a no-op plan's time).
+    services_by_name: BTreeMap<&'a str, &'a swarm::Object>,
     names: Names,
     options: Options,
     plan: Plan,
@@ -150,9 +153,14 @@ struct Cx<'a> {
 /// docs of [`crate::plan`] for order and ownership rules).
 #[must_use]
 pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> Plan {
+    let mut services_by_name = BTreeMap::new();
+    for o in &snapshot.services {
+        services_by_name.entry(o.meta.name.as_str()).or_insert(o);
+    }
     let mut cx = Cx {
         desired,
         snap: snapshot,
+        services_by_name,
         names: Names::of(snapshot),
         options: *options,
         plan: Plan::default(),
@@ -358,7 +366,7 @@ impl Cx<'_> {
     fn services(&mut self, stack: &DesiredStack) {
         let owner = stack.owner();
         for svc in &stack.objects.services {
-            let Some(obs) = self.snap.service(&svc.name) else {
+            let Some(obs) = self.services_by_name.get(svc.name.as_str()).copied() else {
                 self.plan.actions.push(Action::CreateService {
                     name: svc.name.clone(),
                     owner: owner.clone(),

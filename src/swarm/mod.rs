@@ -217,11 +217,21 @@ pub trait Api: Send + Sync {
 /// Take one snapshot of the swarm: `/info` and one list call per kind, all
 /// at once (tasks: only those whose desired state is running).
 pub async fn observe(api: &impl Api) -> Result<Snapshot> {
+    let (info, snapshot) = futures::try_join!(api.info(), observe_objects(api))?;
+    Ok(Snapshot {
+        info: Info::from_owned(info),
+        ..snapshot
+    })
+}
+
+/// [`observe`] without `/info` (the snapshot's `info` is empty): the
+/// objects, which is all a plan reads. `/info` is among the daemon's
+/// slowest answers, so a verification after applying, or a command that
+/// only needs `/info` to explain a failure, skips it.
+pub async fn observe_objects(api: &impl Api) -> Result<Snapshot> {
     let all = Filters::none();
     let running = Filters::none().with("desired-state", "running");
-    // All at once: `/info` is among the daemon's slowest answers.
-    let (info, nodes, networks, services, configs, secrets, tasks) = futures::try_join!(
-        api.info(),
+    let (nodes, networks, services, configs, secrets, tasks) = futures::try_join!(
         api.list(Kind::Node, &all),
         api.list(Kind::Network, &all),
         api.list(Kind::Service, &all),
@@ -231,7 +241,13 @@ pub async fn observe(api: &impl Api) -> Result<Snapshot> {
     )?;
     let networks = with_predefined(api, networks, &services).await?;
     Ok(Snapshot::from_owned(
-        info, &nodes, networks, services, configs, secrets, &tasks,
+        Value::Null,
+        &nodes,
+        networks,
+        services,
+        configs,
+        secrets,
+        &tasks,
     ))
 }
 
