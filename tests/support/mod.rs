@@ -29,8 +29,7 @@ pub const BUSYBOX_IMAGE: &str = "bosun-test/busybox:1";
 
 /// Import [`BUSYBOX_IMAGE`] into the local daemon unless it is there.
 pub fn busybox_image() {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut done = ONCE
         .lock()
@@ -50,19 +49,9 @@ pub fn busybox_image() {
             .block_on(::bosun::sandbox::image::applets(path))
             .expect("applets");
         let tar = ::bosun::sandbox::image::rootfs_tar(&bin, &applets);
-        let mut child = Command::new("docker")
-            .args(["import", "-", BUSYBOX_IMAGE])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("docker import");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&tar)
-            .expect("write tar");
-        assert!(child.wait().expect("import").success());
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| ::bosun::swarm::DEFAULT_HOST.to_string());
+        rootfs::import(&host, BUSYBOX_IMAGE, &tar, &[]);
     }
     *done = true;
 }
