@@ -399,7 +399,7 @@ impl Cx<'_> {
         svc: &ServiceSpec,
         obs: &swarm::Object,
     ) -> Option<(ServiceSpec, Vec<Change>)> {
-        let want = normalize::service(&to_json(svc), &self.names);
+        let want = normalize::service_owned(to_json(svc), &self.names);
         let have = normalize::service(&obs.spec, &self.names);
         let mut changes = diff(&have, &want);
         let observed_force = obs
@@ -407,16 +407,19 @@ impl Cx<'_> {
             .pointer("/TaskTemplate/ForceUpdate")
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        let mut spec = svc.clone();
-        if spec.task_template.force_update > observed_force {
+        if svc.task_template.force_update > observed_force {
             changes.push(Change {
                 path: "TaskTemplate.ForceUpdate".into(),
                 old: Some(observed_force.into()),
-                new: Some(spec.task_template.force_update.into()),
+                new: Some(svc.task_template.force_update.into()),
             });
         }
+        if changes.is_empty() {
+            return None;
+        }
+        let mut spec = svc.clone();
         spec.task_template.force_update = spec.task_template.force_update.max(observed_force);
-        (!changes.is_empty()).then_some((spec, changes))
+        Some((spec, changes))
     }
 
     /// External networks, configs and secrets that neither exist nor are

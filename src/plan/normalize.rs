@@ -43,7 +43,12 @@ const SECOND: i64 = 1_000_000_000;
 /// The canonical form of a service spec (desired body or observed `Spec`).
 #[must_use]
 pub fn service(spec: &Value, names: &Names) -> Value {
-    let mut v = spec.clone();
+    service_owned(spec.clone(), names)
+}
+
+/// [`service`] of a spec the caller no longer needs (no copy).
+#[must_use]
+pub fn service_owned(mut v: Value, names: &Names) -> Value {
     let Some(root) = v.as_object_mut() else {
         return v;
     };
