@@ -33,7 +33,7 @@ use bosun::swarm::{self, Api as _, Client, Filters, Kind};
 
 const SANDBOX: &str = "bench";
 /// Rounds of each cold apply (median reported).
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 /// Runs of each no-op measurement (median reported).
 const NOOP_RUNS: usize = 5;
 
