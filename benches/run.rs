@@ -15,7 +15,9 @@
 //!   through the API (an added environment variable, `docker service update
 //!   --env-add` at the API level, with the version index read just before);
 //!   the time from that update until the spec equals the one bosun wrote
-//!   again;
+//!   again; and once with the hand edit made right after a pass, inside the
+//!   settle window in which bosun takes Docker events for its own echoes
+//!   (is it reverted within 10 s?);
 //! - **webhook → converged**: `bosun run --git file://…bare.git --interval
 //!   1h --webhook-secret-file F`; a commit changing a service is pushed, then
 //!   a GitHub-signed `POST /hooks/git` is sent; the time from the request
