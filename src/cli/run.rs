@@ -73,6 +73,11 @@ pub struct Args {
     /// A full pass at least this often, even when nothing fired.
     #[arg(long, env = "BOSUN_RESYNC", default_value = "5m", value_parser = duration)]
     pub resync: Duration,
+    /// With `--dir` (ignored for git): how long the folder must be quiet
+    /// after an edit before a pass (one pass for an editor's save or a `git
+    /// pull`).
+    #[arg(long, env = "BOSUN_DEBOUNCE", default_value = "500ms", value_parser = duration)]
+    pub debounce: Duration,
     /// File holding the webhook secret (without it webhooks are refused).
     #[arg(long, env = "BOSUN_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
@@ -160,6 +165,7 @@ impl Args {
         let holder = self.instance_id.clone().unwrap_or_else(default_instance_id);
         let mut config = RunConfig::new(source, self.listen, holder);
         config.webhook_secret = webhook_secret;
+        config.debounce = self.debounce;
         config.scheduler = scheduler::Config {
             resync: self.resync,
             ..scheduler::Config::default()
@@ -232,5 +238,40 @@ async fn signal() {
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn config(args: &[&str]) -> RunConfig {
+        let cli = Cli::try_parse_from(["bosun", "run"].iter().chain(args))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Command::Run(run) = cli.command else {
+            panic!("not `run`");
+        };
+        run.config().unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    #[test]
+    fn the_folder_debounce_is_a_flag_with_the_watchs_default() {
+        assert_eq!(
+            config(&["--dir", "/tmp"]).debounce,
+            crate::source::dir::DEFAULT_DEBOUNCE
+        );
+        assert_eq!(
+            config(&["--dir", "/tmp", "--debounce", "150ms"]).debounce,
+            Duration::from_millis(150)
+        );
+        assert_eq!(
+            config(&["--dir", "/tmp", "--resync", "1m"])
+                .scheduler
+                .resync,
+            Duration::from_secs(60)
+        );
     }
 }

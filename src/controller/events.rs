@@ -11,10 +11,12 @@
 //! Events carry no author. bosun ignores:
 //!
 //! - every event while a pass runs and for a short settle window after it
-//!   ([`Activity::is_busy`]): the pass's own creates, updates and removes,
-//!   and the orchestrator's follow-up updates, arrive then. A foreign change
-//!   made in that window is not lost for long: the next resync re-reads
-//!   everything (and a pass that follows a pass is a cheap no-op anyway);
+//!   ([`Activity::is_busy`]) *as a reason for a pass now*: the pass's own
+//!   creates, updates and removes, and the orchestrator's follow-up updates,
+//!   arrive then. A foreign change made in that window must not wait for
+//!   the resync, though, so when relevant events came while busy, one pass
+//!   is triggered as the window closes. For bosun's own echoes that pass is
+//!   a no-op (one read of the swarm, no writes, so no new events);
 //! - the lease's own config (renewals are label updates every few seconds);
 //! - progress reports of a rolling update (service `update` events whose
 //!   only changed attributes are `updatestate.*`);
@@ -95,8 +97,13 @@ impl EventFilter {
     }
 }
 
+/// While a pass runs, how often the watcher looks whether it has ended
+/// (to start the settle window of the events it held back).
+const RECHECK: Duration = Duration::from_millis(250);
+
 /// Watch events until `tx` closes, sending [`Trigger::Event`] for relevant
-/// ones while no pass is busy.
+/// ones: at once while no pass is busy, once when the settle window closes
+/// for those that came while one was.
 pub async fn watch(
     client: Client,
     filter: EventFilter,
@@ -111,35 +118,8 @@ pub async fn watch(
             Ok(stream) => {
                 tracing::debug!("watching Docker events");
                 delay = min;
-                let mut stream = std::pin::pin!(stream);
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(event) => {
-                            if !filter.relevant(&event) || activity.is_busy() {
-                                continue;
-                            }
-                            let field = |p: &str| {
-                                event
-                                    .pointer(p)
-                                    .and_then(serde_json::Value::as_str)
-                                    .unwrap_or_default()
-                                    .to_string()
-                            };
-                            let (kind, action, name) = (
-                                field("/Type"),
-                                field("/Action"),
-                                field("/Actor/Attributes/name"),
-                            );
-                            tracing::info!(%kind, %action, %name, "change by someone else; pass triggered");
-                            if tx.send(Trigger::Event).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "Docker event stream failed");
-                            break;
-                        }
-                    }
+                if forward(stream, &filter, &activity, &tx).await == Forwarded::Closed {
+                    return;
                 }
                 tracing::debug!("Docker event stream ended; reconnecting");
             }
@@ -152,6 +132,89 @@ pub async fn watch(
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(max);
+    }
+}
+
+/// How [`forward`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forwarded {
+    /// The stream ended or failed: reconnect.
+    StreamEnded,
+    /// Nobody listens for triggers any more.
+    Closed,
+}
+
+/// Turn one event stream into triggers (see [`watch`]).
+async fn forward<S>(
+    stream: S,
+    filter: &EventFilter,
+    activity: &Activity,
+    tx: &mpsc::Sender<Trigger>,
+) -> Forwarded
+where
+    S: futures::Stream<Item = crate::swarm::Result<Value>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    // Relevant events came while a pass was busy: look once it is not.
+    let mut held_back = false;
+    loop {
+        // Not busy any more (the window closed meanwhile): look at once.
+        let wake = held_back.then(|| {
+            activity
+                .idle_at(RECHECK)
+                .unwrap_or_else(tokio::time::Instant::now)
+        });
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            }, if held_back => {
+                if activity.is_busy() {
+                    continue;
+                }
+                held_back = false;
+                tracing::info!("changes seen while a pass was busy; pass triggered to check them");
+                if tx.send(Trigger::Event).await.is_err() {
+                    return Forwarded::Closed;
+                }
+                continue;
+            }
+        };
+        let event = match item {
+            None => return Forwarded::StreamEnded,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "Docker event stream failed");
+                return Forwarded::StreamEnded;
+            }
+            Some(Ok(event)) => event,
+        };
+        if !filter.relevant(&event) {
+            continue;
+        }
+        let field = |p: &str| {
+            event
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (kind, action, name) = (
+            field("/Type"),
+            field("/Action"),
+            field("/Actor/Attributes/name"),
+        );
+        if activity.is_busy() {
+            tracing::debug!(%kind, %action, %name, "event while a pass is busy; looked at when it settles");
+            held_back = true;
+            continue;
+        }
+        tracing::info!(%kind, %action, %name, "change by someone else; pass triggered");
+        if tx.send(Trigger::Event).await.is_err() {
+            return Forwarded::Closed;
+        }
     }
 }
 
@@ -191,6 +254,103 @@ mod tests {
             "connect",
             &json!({"name": "web_default"})
         )));
+    }
+
+    /// Events sent by the test at chosen moments, then the stream stays
+    /// open (as the daemon's does).
+    fn scripted(
+        events: Vec<(Duration, Value)>,
+    ) -> impl futures::Stream<Item = crate::swarm::Result<Value>> {
+        futures::stream::unfold(events.into_iter(), |mut rest| async move {
+            match rest.next() {
+                Some((after, event)) => {
+                    tokio::time::sleep(after).await;
+                    Some((Ok(event), rest))
+                }
+                None => std::future::pending().await,
+            }
+        })
+    }
+
+    fn replicas_changed() -> Value {
+        event(
+            "service",
+            "update",
+            &json!({"name": "web_app", "replicas.new": "7", "replicas.old": "1"}),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_while_no_pass_runs_should_trigger_at_once() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let activity = Activity::default();
+        let stream = scripted(vec![(Duration::from_secs(1), replicas_changed())]);
+        let filter = EventFilter::default();
+        let watcher = forward(stream, &filter, &activity, &tx);
+        tokio::select! {
+            _ = watcher => panic!("the stream stays open"),
+            t = rx.recv() => assert_eq!(t, Some(Trigger::Event)),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_during_a_pass_should_trigger_one_pass_when_the_pass_settles() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let activity = Activity::default();
+        activity.started();
+        // Three events while the pass runs: its own echoes or a hand edit,
+        // events cannot tell.
+        let stream = scripted(vec![
+            (Duration::from_millis(100), replicas_changed()),
+            (Duration::from_millis(100), replicas_changed()),
+            (Duration::from_millis(100), replicas_changed()),
+        ]);
+        let filter = EventFilter::default();
+        let start = tokio::time::Instant::now();
+        let pass = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            activity.finished(Duration::from_secs(2));
+            std::future::pending::<()>().await;
+        };
+        let watcher = forward(stream, &filter, &activity, &tx);
+        let triggered = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                _ = watcher => panic!("the stream stays open"),
+                () = pass => unreachable!(),
+                t = rx.recv() => t,
+            }
+        })
+        .await;
+        assert_eq!(
+            triggered,
+            Ok(Some(Trigger::Event)),
+            "the held-back events trigger a pass"
+        );
+        let at = start.elapsed();
+        // The pass ended at 3 s, its window closed at 5 s.
+        assert!(
+            at >= Duration::from_secs(5) && at < Duration::from_millis(5500),
+            "{at:?}"
+        );
+        assert!(rx.try_recv().is_err(), "one trigger for the lot");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_event_during_a_pass_should_mean_no_pass_after_it() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let activity = Activity::default();
+        activity.started();
+        activity.finished(Duration::from_secs(2));
+        let filter = EventFilter::default();
+        let watcher = forward(scripted(Vec::new()), &filter, &activity, &tx);
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                _ = watcher => {},
+                _ = rx.recv() => panic!("a trigger without an event"),
+            }
+        })
+        .await;
+        assert!(waited.is_err(), "nothing happened for a minute");
     }
 
     #[test]

@@ -151,11 +151,11 @@ impl Activity {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn started(&self) {
+    pub(crate) fn started(&self) {
         self.lock().running = true;
     }
 
-    fn finished(&self, settle: Duration) {
+    pub(crate) fn finished(&self, settle: Duration) {
         let mut st = self.lock();
         st.running = false;
         st.quiet_until = Some(Instant::now() + settle);
@@ -167,6 +167,20 @@ impl Activity {
     pub fn is_busy(&self) -> bool {
         let st = self.lock();
         st.running || st.quiet_until.is_some_and(|u| Instant::now() < u)
+    }
+
+    /// When to look at events that came while busy: the end of the settle
+    /// window, or, while a pass still runs, `recheck` from now (its end is
+    /// not known yet). `None` when not busy.
+    #[must_use]
+    pub fn idle_at(&self, recheck: Duration) -> Option<Instant> {
+        let st = self.lock();
+        let now = Instant::now();
+        if st.running {
+            Some(now + recheck)
+        } else {
+            st.quiet_until.filter(|u| now < *u)
+        }
     }
 }
 
