@@ -443,7 +443,7 @@ fn latency_row(scenario: &str, v: Vec<Duration>, rounds: &[Round]) -> Row {
     Row::new(
         format!("{scenario} ({n} rounds)"),
         format!(
-            "median {}, max {} (min {}); bosun's pass (median) {}; at most {most} pass{} per round",
+            "median {}, max {} (min {}); bosun's last pass of the round (median) {}; at most {most} pass{} per round",
             ms(median(v)),
             ms(max),
             ms(min),

@@ -66,10 +66,11 @@ const UNREACHABLE: &str =
 
 /// Actions of one phase in flight at once, by default. The manager commits
 /// concurrent writes to its raft log together, so 100 service creates take
-/// about 40 % of the time one at a time takes (the way `docker stack
-/// deploy` sends them); past 16 the daemon's CPU, not the round trips, is
-/// the limit (BENCHMARKS.md).
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// well under half the time one at a time takes (the way `docker stack
+/// deploy` sends them). Measured on dockerd 20.10 (BENCHMARKS.md): 32 in
+/// flight beat 16 and 24; at 64 the daemon's own contention makes it slower
+/// again.
+pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// How to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
