@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use bosun::controller::pass::{self, PassOptions};
 use bosun::controller::status::PassResult;
 use bosun::plan::{self, DesiredState};
-use bosun::sandbox::{self, Config, Sandbox};
+use bosun::sandbox::Sandbox;
+
+mod common;
 use bosun::swarm::{self, Api as _, Client, Filters, Kind};
 
 const SANDBOX: &str = "bench";
@@ -36,18 +38,6 @@ const SANDBOX: &str = "bench";
 const ROUNDS: usize = 7;
 /// Runs of each no-op measurement (median reported).
 const NOOP_RUNS: usize = 5;
-
-/// Removes the sandbox when dropped, also on panic.
-struct Teardown;
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        if let Err(e) = rt.block_on(sandbox::teardown(Path::new(sandbox::DEFAULT_ROOT), SANDBOX)) {
-            eprintln!("teardown of sandbox {SANDBOX}: {e}");
-        }
-    }
-}
 
 fn compose(services: usize) -> String {
     let mut s = String::from("version: \"3.8\"\nservices:\n");
@@ -465,8 +455,9 @@ async fn bench(sandbox: &Sandbox, scratch: &Path, parts: Parts) -> Vec<Row> {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        // `cargo bench -- --list` / `cargo test --benches`: nothing to list.
+    if !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--list") {
+        // `cargo test --benches`, `cargo bench -- --list`: nothing to run
+        // or list; only `cargo bench` (which passes `--bench`) measures.
         return;
     }
     let args: Vec<String> = std::env::args()
@@ -478,18 +469,10 @@ fn main() {
         noop: args.is_empty() || args.iter().any(|a| a == "noop"),
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let root = Path::new(sandbox::DEFAULT_ROOT);
-    if root.join(SANDBOX).exists() {
-        rt.block_on(sandbox::teardown(root, SANDBOX))
-            .expect("remove a leftover bench sandbox");
-    }
-    let _teardown = Teardown;
+    let _teardown = common::guard(&rt, SANDBOX);
     let scratch = tempfile::tempdir().expect("tempdir");
     let rows = rt.block_on(async {
-        let sandbox = Sandbox::up(Config::new(SANDBOX).managers(1))
-            .await
-            .expect("sandbox up (root needed)");
-        sandbox.build_image().await.expect("test image");
+        let sandbox = common::up(SANDBOX).await;
         bench(&sandbox, scratch.path(), parts).await
     });
     println!("| scenario | bosun | docker stack deploy | bosun/docker | note |");

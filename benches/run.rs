@@ -44,8 +44,7 @@
 //! `--bench`): `cargo test --benches` and `-- --list` do nothing.
 
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,7 +53,12 @@ use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde_json::Value;
 use sha2::Sha256;
 
-use bosun::sandbox::{self, Config, Sandbox};
+use bosun::sandbox;
+
+mod common;
+
+#[path = "../tests/support/local_http.rs"]
+mod local_http;
 use bosun::swarm::{Api as _, Client, Filters, Kind};
 
 const SANDBOX: &str = "benchrun";
@@ -76,18 +80,6 @@ const SETTLE: Duration = Duration::from_millis(2500);
 const STACK: &str = "lat";
 const IDLE_STACK: &str = "idle";
 const SECRET: &str = "bench-webhook-secret";
-
-/// Removes the sandbox when dropped, also on panic.
-struct Teardown;
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        if let Err(e) = rt.block_on(sandbox::teardown(Path::new(sandbox::DEFAULT_ROOT), SANDBOX)) {
-            eprintln!("teardown of sandbox {SANDBOX}: {e}");
-        }
-    }
-}
 
 // --- manifests -------------------------------------------------------------
 
@@ -189,35 +181,14 @@ impl Bosun {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    fn request(&self, req: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        s.write_all(req.as_bytes()).ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        let status = out.split_whitespace().nth(1)?.parse().ok()?;
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-        Some((status, body))
-    }
-
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        self.request(&format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        ))
+        local_http::get(self.port, path)
     }
 
     fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Option<(u16, String)> {
-        let mut req = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            let _ = write!(req, "{k}: {v}\r\n");
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        self.request(&req)
+        let mut headers = headers.to_vec();
+        headers.push(("Content-Type", "application/json"));
+        local_http::post(self.port, path, &headers, body)
     }
 
     /// The sum of every series of a counter (`bosun_passes_total`).
@@ -880,18 +851,10 @@ fn main() {
     let load_before = shell("uptime", &[]);
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let root = Path::new(sandbox::DEFAULT_ROOT);
-    if root.join(SANDBOX).exists() {
-        rt.block_on(sandbox::teardown(root, SANDBOX))
-            .expect("remove a leftover benchrun sandbox");
-    }
-    let _teardown = Teardown;
+    let _teardown = common::guard(&rt, SANDBOX);
     let scratch = tempfile::tempdir().expect("tempdir");
     let rows = rt.block_on(async {
-        let sandbox = Sandbox::up(Config::new(SANDBOX).managers(1))
-            .await
-            .expect("sandbox up (root needed)");
-        sandbox.build_image().await.expect("test image");
+        let sandbox = common::up(SANDBOX).await;
         let host = sandbox.docker_host("manager1").expect("host");
         let api = Client::connect_host(&host).await.expect("connect");
         let mut rows = Vec::new();

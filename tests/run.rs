@@ -5,16 +5,14 @@
 //! its (hidden) `--name-prefix` so that prune and events stay inside it, and
 //! with its own lease name.
 
-use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image};
+use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, local_http};
 
 fn prefix(test: &str) -> String {
     format!("rn{test}{}", std::process::id())
@@ -70,34 +68,12 @@ impl Bosun {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn request(&self, req: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        s.write_all(req.as_bytes()).ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        let status = out.split_whitespace().nth(1)?.parse().ok()?;
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-        Some((status, body))
-    }
-
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        self.request(&format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        ))
+        local_http::get(self.port, path)
     }
 
     fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Option<(u16, String)> {
-        let mut req = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            let _ = write!(req, "{k}: {v}\r\n");
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        self.request(&req)
+        local_http::post(self.port, path, headers, body)
     }
 
     fn status(&self) -> Value {

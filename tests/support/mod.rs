@@ -4,6 +4,7 @@ pub mod bosun;
 pub mod cases;
 pub mod e2e;
 pub mod engine;
+pub mod local_http;
 pub mod rootfs;
 pub mod snapshot;
 pub mod stack;
