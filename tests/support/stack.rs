@@ -114,14 +114,27 @@ pub fn create_externals(engine: &Engine, case: &Case) -> Result<CreatedExternals
         .filter(|n| !LOCAL_NETWORKS.contains(&n.as_str()))
     {
         if !exists(engine, "networks", n)? {
-            let (ok, out) = docker(
-                &["network", "create", "-d", "overlay", "--attachable", n],
-                &case.workdir,
-                &env,
-                None,
-            )?;
-            if !ok {
-                return Err(format!("creating external network {n}: {out}"));
+            // A network removed a moment ago (by the case before, which
+            // shared it) can answer 404 by name while swarm still holds the
+            // name: "already exists" then means "wait", not "someone else's".
+            let start = Instant::now();
+            loop {
+                let (ok, out) = docker(
+                    &["network", "create", "-d", "overlay", "--attachable", n],
+                    &case.workdir,
+                    &env,
+                    None,
+                )?;
+                if ok {
+                    break;
+                }
+                let lagging = out.contains("already exists")
+                    && find_by_name(engine, "networks", n)?.is_none()
+                    && start.elapsed() < GONE_TIMEOUT;
+                if !lagging {
+                    return Err(format!("creating external network {n}: {out}"));
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
             created.created.push(("network", n.clone()));
         }
@@ -150,8 +163,11 @@ pub fn remove_externals(engine: &Engine, ext: &CreatedExternals) -> Result<(), S
             || engine.delete(&path),
             &format!("removing external {kind} {name}"),
         )?;
+        // Gone by name and from the list: swarm removes networks
+        // asynchronously, and the list keeps the name a little longer.
         wait_until(&format!("external {kind} {name} to disappear"), || {
-            Ok(!engine.request("GET", &path, None)?.ok())
+            Ok(!engine.request("GET", &path, None)?.ok()
+                && find_by_name(engine, &format!("{kind}s"), name)?.is_none())
         })?;
     }
     Ok(())
