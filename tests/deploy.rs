@@ -177,6 +177,66 @@ fn dockerfile_runs_bosun_with_git_and_a_healthcheck() {
     }
 }
 
+/// Every target's source file that Cargo.toml declares, by path: `cargo
+/// fetch` refuses a manifest whose targets are missing.
+fn declared_targets(manifest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let (mut name, mut path) = (None::<String>, None::<String>);
+    let mut flush = |section: &str, name: &mut Option<String>, path: &mut Option<String>| {
+        let default = match (section, name.as_deref()) {
+            ("[[bench]]", Some(n)) => Some(format!("benches/{n}.rs")),
+            ("[[test]]", Some(n)) => Some(format!("tests/{n}.rs")),
+            ("[lib]", _) => Some("src/lib.rs".to_string()),
+            ("[[bin]]", _) => Some("src/main.rs".to_string()),
+            _ => None,
+        };
+        if let Some(p) = path.take().or(default) {
+            out.push(p);
+        }
+        *name = None;
+    };
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            flush(&section, &mut name, &mut path);
+            section = line.to_string();
+        } else if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"').to_string();
+            match k.trim() {
+                "name" => name = Some(v),
+                "path" => path = Some(v),
+                _ => {}
+            }
+        }
+    }
+    flush(&section, &mut name, &mut path);
+    out
+}
+
+#[test]
+fn dockerfile_dependency_step_stubs_every_target_cargo_declares() {
+    let dockerfile = read("Dockerfile");
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let targets = declared_targets(&manifest);
+    assert!(
+        targets.iter().any(|t| t == "benches/run.rs") && targets.iter().any(|t| t == "src/lib.rs"),
+        "{targets:?}"
+    );
+    // The step that fetches dependencies before the sources are copied.
+    let step: String = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("RUN mkdir -p src"))
+        .take_while(|l| !l.contains("cargo fetch"))
+        .collect();
+    for target in &targets {
+        assert!(
+            step.split_whitespace().any(|w| w == target),
+            "deploy/Dockerfile does not stub {target} before `cargo fetch`:\n{step}"
+        );
+    }
+}
+
 #[test]
 fn systemd_unit_starts_bosun_after_docker_and_stops_gracefully() {
     let unit = read("bosun.service");
