@@ -4,7 +4,8 @@
 //! (`service`, `network`, `node`, `config`, `secret`) and turns a change it
 //! did not make into a [`Trigger::Event`]. The subscription is re-opened
 //! with a capped exponential backoff whenever the stream ends or fails (a
-//! daemon restart, a proxy timeout).
+//! daemon restart, a proxy timeout), and each reopening triggers one pass:
+//! changes made while the stream was down were not seen.
 //!
 //! # Telling bosun's own writes from others'
 //!
@@ -103,21 +104,55 @@ const RECHECK: Duration = Duration::from_millis(250);
 
 /// Watch events until `tx` closes, sending [`Trigger::Event`] for relevant
 /// ones: at once while no pass is busy, once when the settle window closes
-/// for those that came while one was.
+/// for those that came while one was. After a reconnection one trigger more:
+/// whatever happened while the stream was down was not seen.
 pub async fn watch(
     client: Client,
     filter: EventFilter,
     activity: Activity,
     tx: mpsc::Sender<Trigger>,
 ) {
+    let connect = move || {
+        let client = client.clone();
+        async move {
+            let filters = filters();
+            // Boxed: the stream outlives the call that opened it.
+            let opened = client.events(&filters).await;
+            opened.map(|s| -> futures::stream::BoxStream<'static, _> { s.boxed() })
+        }
+    };
+    watch_with(connect, filter, activity, tx).await;
+}
+
+/// [`watch`] over any way to open the event stream.
+async fn watch_with<C, Fut, S>(
+    mut connect: C,
+    filter: EventFilter,
+    activity: Activity,
+    tx: mpsc::Sender<Trigger>,
+) where
+    C: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::swarm::Result<S>>,
+    S: futures::Stream<Item = crate::swarm::Result<Value>>,
+{
     let min = Duration::from_millis(500);
     let max = Duration::from_secs(30);
     let mut delay = min;
+    let mut watched_before = false;
     loop {
-        match client.events(&filters()).await {
+        match connect().await {
             Ok(stream) => {
                 tracing::debug!("watching Docker events");
                 delay = min;
+                if watched_before {
+                    tracing::info!(
+                        "Docker event stream reopened; pass triggered for what it missed"
+                    );
+                    if tx.send(Trigger::Event).await.is_err() {
+                        return;
+                    }
+                }
+                watched_before = true;
                 if forward(stream, &filter, &activity, &tx).await == Forwarded::Closed {
                     return;
                 }
@@ -351,6 +386,35 @@ mod tests {
         })
         .await;
         assert!(waited.is_err(), "nothing happened for a minute");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reopened_stream_should_trigger_one_pass_for_what_it_missed() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut opened = 0;
+        // The first stream ends at once (a daemon restart), then the daemon
+        // refuses once, then a stream stays open without events.
+        let connect = move || {
+            opened += 1;
+            let n = opened;
+            async move {
+                match n {
+                    1 => Ok(futures::stream::empty().boxed()),
+                    2 => Err(crate::swarm::fake::connect_failed()),
+                    _ => Ok(scripted(Vec::new()).boxed()),
+                }
+            }
+        };
+        let watcher = watch_with(connect, EventFilter::default(), Activity::default(), tx);
+        let triggered = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                () = watcher => None,
+                t = rx.recv() => t,
+            }
+        })
+        .await;
+        assert_eq!(triggered, Ok(Some(Trigger::Event)));
+        assert!(rx.try_recv().is_err(), "one trigger");
     }
 
     #[test]
