@@ -44,7 +44,6 @@
 //! `--bench`): `cargo test --benches` and `-- --list` do nothing.
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -135,11 +134,6 @@ fn save(file: &Path, text: &str, how: Save) {
 
 // --- the bosun process -----------------------------------------------------
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// A running `bosun run`; stopped with SIGTERM (killed if need be) on drop.
 struct Bosun {
     child: Child,
@@ -149,7 +143,7 @@ struct Bosun {
 
 impl Bosun {
     fn start(host: &str, scratch: &Path, name: &str, args: &[&str]) -> Bosun {
-        let port = free_port();
+        let port = local_http::free_port();
         let log = scratch.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let listen = format!("127.0.0.1:{port}");

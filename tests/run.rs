@@ -5,7 +5,6 @@
 //! its (hidden) `--name-prefix` so that prune and events stay inside it, and
 //! with its own lease name.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,11 +17,6 @@ fn prefix(test: &str) -> String {
     format!("rn{test}{}", std::process::id())
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// A running `bosun run`; killed on drop.
 struct Bosun {
     child: Child,
@@ -32,7 +26,7 @@ struct Bosun {
 
 impl Bosun {
     fn start(p: &str, log_dir: &Path, name: &str, args: &[&str]) -> Bosun {
-        let port = free_port();
+        let port = local_http::free_port();
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let listen = format!("127.0.0.1:{port}");

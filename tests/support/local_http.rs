@@ -5,8 +5,14 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
+
+/// A port on 127.0.0.1 that was free a moment ago (for `--listen`).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
 
 /// Send a raw request to `127.0.0.1:port`; the status and the body.
 pub fn request(port: u16, req: &str) -> Option<(u16, String)> {

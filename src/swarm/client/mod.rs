@@ -4,8 +4,8 @@
 //! schema says `HealthCheck`, bollard issue 779), and it sends unversioned
 //! paths, which the daemon serves as its newest version. This client asks
 //! `GET /_ping` once (`GET /version` when the ping names no version), then
-//! sends every request to `/v{negotiated}/…` with
-//! bodies as `serde_json::Value`, so nothing is renamed or stripped.
+//! sends every request to `/v{negotiated}/…` with bodies as
+//! `serde_json::Value`, so nothing is renamed or stripped.
 //!
 //! Connections are pooled (hyper-util's legacy client), every request is
 //! counted ([`RequestCounter`]) and bounded by a timeout.
