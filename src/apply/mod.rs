@@ -84,7 +84,10 @@ pub struct Options {
     pub retry: retry::Policy,
     /// Delay between polls (service convergence, "in use" removals).
     pub poll_interval: Duration,
-    /// How long a new network may take to appear, a removed one to go.
+    /// How long a new network may take to appear, a removed one to go. A
+    /// removed overlay network stays listed on a manager until its last
+    /// local task is torn down: on the 3+2 sandbox that took over 30 s
+    /// once in six CI runs, so as long as an "in use" removal may retry.
     pub network_timeout: Duration,
     /// How long a removal is retried while the object is still in use
     /// (tasks of a removed service shutting down).
@@ -98,7 +101,7 @@ impl Default for Options {
             wait: true,
             retry: retry::Policy::default(),
             poll_interval: Duration::from_secs(1),
-            network_timeout: Duration::from_secs(30),
+            network_timeout: Duration::from_secs(60),
             removal_timeout: Duration::from_secs(60),
         }
     }
