@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::Command;
 
-use crate::support::e2e::{MANAGED_BY, NAMESPACE, Swarm, labels_of, wait_for};
+use crate::support::e2e::{self, MANAGED_BY, NAMESPACE, Swarm, labels_of, wait_for};
 use crate::support::rootfs::{self, Rootfs};
 
 /// Tag of the bosun image imported into the sandbox node.
@@ -402,7 +402,7 @@ async fn bosun_deployed_by_its_stack_file_runs_as_a_service_and_converges_folder
         let (host, container) = (host.clone(), container.clone());
         async move { docker(&host, &["wait", &container]).await }
     });
-    docker(&host, &["stack", "rm", STACK]).await;
+    e2e::stack_rm(&host, &api, STACK).await;
     let code = tokio::time::timeout(CONVERGE, exit_code)
         .await
         .expect("bosun stops within a minute")

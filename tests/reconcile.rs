@@ -20,7 +20,7 @@ use bosun::swarm::{self, Client, Snapshot};
 
 use crate::support::cases::{self, Case};
 use crate::support::engine::Engine;
-use crate::support::stack;
+use crate::support::stack::{self, docker_rm_until_gone};
 
 use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image};
 
@@ -264,6 +264,9 @@ fn corpus_case(
         Ok(true)
     });
     rt.block_on(cleanup(client, &prefix));
+    // Its containers too: until they are gone the node keeps the external
+    // networks' local copies, which the next case would take for existing.
+    stack::wait_gone(engine, &case.namespace, &std::collections::BTreeSet::new())?;
     stack::remove_externals(engine, &ext)?;
     result
 }
@@ -653,25 +656,15 @@ struct UnmanagedCleanup(String);
 impl Drop for UnmanagedCleanup {
     fn drop(&mut self) {
         let p = self.0.trim_end_matches("_web2");
-        let _ = Command::new("docker")
-            .args(["service", "rm", &self.0])
-            .output();
-        let _ = Command::new("docker")
-            .args(["config", "rm", &format!("{p}_conf2")])
-            .output();
-        let _ = Command::new("docker")
-            .args(["secret", "rm", &format!("{p}_pw2")])
-            .output();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            let ok = Command::new("docker")
-                .args(["network", "rm", &format!("{p}_net2")])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                break;
+        for (kind, name) in [
+            ("service", self.0.clone()),
+            ("config", format!("{p}_conf2")),
+            ("secret", format!("{p}_pw2")),
+            ("network", format!("{p}_net2")),
+        ] {
+            if let Err(e) = docker_rm_until_gone(kind, &name) {
+                eprintln!("clean-up: {e}");
             }
-            std::thread::sleep(Duration::from_millis(500));
         }
     }
 }

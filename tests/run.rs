@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::support::stack::docker_rm_until_gone;
 use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, local_http};
 
 fn prefix(test: &str) -> String {
@@ -154,28 +155,16 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for (kind, fmt) in [("service", "{{.Name}}"), ("config", "{{.Name}}")] {
-            if let Some(names) = docker(&[kind, "ls", "--format", fmt]) {
-                for n in names.lines().filter(|n| n.starts_with(&self.0)) {
-                    let _ = docker(&[kind, "rm", n]);
+        // Services first: their tasks hold the networks and configs.
+        for kind in ["service", "config", "network"] {
+            let Some(names) = docker(&[kind, "ls", "--format", "{{.Name}}"]) else {
+                continue;
+            };
+            for n in names.lines().filter(|n| n.starts_with(&self.0)) {
+                if let Err(e) = docker_rm_until_gone(kind, n) {
+                    eprintln!("clean-up: {e}");
                 }
             }
-        }
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            let left: Vec<String> = docker(&["network", "ls", "--format", "{{.Name}}"])
-                .unwrap_or_default()
-                .lines()
-                .filter(|n| n.starts_with(&self.0))
-                .map(str::to_string)
-                .collect();
-            if left.is_empty() {
-                break;
-            }
-            for n in &left {
-                let _ = docker(&["network", "rm", n]);
-            }
-            std::thread::sleep(Duration::from_millis(500));
         }
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::Options;
 use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
 use crate::plan::Action;
+use crate::swarm::settle::{self, Check, Schedule};
 use crate::swarm::{self, Api, Filters, Kind, retry};
 
 /// An [`Api`] that counts the write calls made through it (attempts) that
@@ -230,9 +231,12 @@ pub(super) async fn run<A: Api>(
         | Action::RemoveConfig { id, .. }
         | Action::RemoveSecret { id, .. }
         | Action::RemoveService { id, .. } => {
-            remove(api, kind, id, opts)
-                .await
-                .map_err(|e| Failure::api(&what, &e))?;
+            remove(api, kind, id, opts, &what).await?;
+            if kind == Kind::Service {
+                tasks_gone(api, id, opts)
+                    .await
+                    .map_err(|m| Failure::other(&what, &m))?;
+            }
             if kind == Kind::Network {
                 network_gone(api, action.name(), opts)
                     .await
@@ -321,54 +325,54 @@ fn in_use(e: &swarm::Error) -> bool {
         && (m.contains("in use") || m.contains("active endpoints"))
 }
 
-/// Remove with retries; "in use" is retried until `opts.removal_timeout`
-/// (tasks of a just-removed service still hold networks); a 404 is done.
+/// How long a wait of apply may take, and how often it looks.
+fn schedule(opts: &Options, timeout: Duration) -> Schedule {
+    Schedule::new(timeout, opts.poll_interval)
+}
+
+/// Remove with retries; a 404 is done. "In use" can only mean a removal of
+/// another pass (or of a user) whose tasks are still shutting down — this
+/// pass waits for the tasks of the services it removes before it removes
+/// what they used (see [`tasks_gone`]) — so it is awaited through
+/// [`settle::until`] for at most `opts.removal_timeout`.
 async fn remove<A: Api>(
     api: &Counted<'_, A>,
     kind: Kind,
     id: &str,
     opts: &Options,
-) -> swarm::Result<()> {
-    let deadline = tokio::time::Instant::now() + opts.removal_timeout;
-    loop {
+    what: &str,
+) -> Result<(), Failure> {
+    let awaited = format!("{kind} {id} to be free of tasks and removed");
+    settle::until(awaited, schedule(opts, opts.removal_timeout), || async {
         match retry::retry(&opts.retry, |_| api.remove(kind, id)).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) if in_use(&e) && tokio::time::Instant::now() < deadline => {
-                tracing::debug!(error = %e, "still in use; retrying the removal");
-                tokio::time::sleep(opts.poll_interval).await;
-            }
-            Err(e) => return Err(e),
+            Ok(()) => Check::Done(Ok(())),
+            Err(e) if e.is_not_found() => Check::Done(Ok(())),
+            Err(e) if in_use(&e) => Check::Pending(e.message().trim().to_string()),
+            Err(e) => Check::Done(Err(e)),
         }
-    }
+    })
+    .await
+    .map_err(|t| Failure::other(what, &t.to_string()))?
+    .map_err(|e| Failure::api(what, &e))
 }
 
-/// Delays between the checks of [`poll`]: networks usually appear or go
-/// within milliseconds, so the first checks come quickly.
-const POLL_DELAYS_MS: [u64; 5] = [5, 10, 20, 50, 100];
-
-/// Check `f` at once, then after 5, 10, 20, 50 and every 100 ms (never
-/// slower than `interval`), until it says done or `timeout` has passed.
-async fn poll<F, Fut>(interval: Duration, timeout: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delays = POLL_DELAYS_MS
-        .iter()
-        .map(|&ms| Duration::from_millis(ms).min(interval));
-    let mut delay = Duration::ZERO;
-    loop {
-        if f().await {
-            return true;
+/// Wait until no task of the removed service `id` is left. Swarm answers
+/// the `DELETE` at once and shuts the tasks down afterwards; until they are
+/// gone they hold the service's networks, configs and secrets (a removal
+/// fails "in use", and a removed overlay network stays listed on the node
+/// that ran the task), so the prune phases after this one wait for it.
+async fn tasks_gone<A: Api>(api: &Counted<'_, A>, id: &str, opts: &Options) -> Result<(), String> {
+    let filters = Filters::none().with("service", id);
+    let what = format!("the tasks of removed service {id} to be gone");
+    settle::until(what, schedule(opts, opts.removal_timeout), || async {
+        match api.list(Kind::Task, &filters).await {
+            Ok(tasks) if tasks.is_empty() => Check::Done(()),
+            Ok(tasks) => Check::Pending(format!("{} task(s) left", tasks.len())),
+            Err(e) => Check::Pending(format!("listing tasks failed: {e}")),
         }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        delay = delays.next().unwrap_or(delay);
-        tokio::time::sleep(delay).await;
-    }
+    })
+    .await
+    .map_err(|t| t.to_string())
 }
 
 /// Wait until the manager shows the new network with its driver (dockerd
@@ -378,22 +382,20 @@ async fn network_visible<A: Api>(
     id: &str,
     opts: &Options,
 ) -> Result<(), String> {
-    let visible = poll(opts.poll_interval, opts.network_timeout, || async {
-        api.inspect(Kind::Network, id).await.is_ok_and(|n| {
-            n.get("Driver")
-                .and_then(Value::as_str)
-                .is_some_and(|d| !d.is_empty())
-        })
+    let what = format!("network {id} to be set up on the manager");
+    settle::until(what, schedule(opts, opts.network_timeout), || async {
+        match api.inspect(Kind::Network, id).await {
+            Ok(n) => Check::from_bool(
+                n.get("Driver")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| !d.is_empty()),
+                || "listed without a driver yet".to_string(),
+            ),
+            Err(e) => Check::Pending(format!("inspect failed: {e}")),
+        }
     })
-    .await;
-    if visible {
-        Ok(())
-    } else {
-        Err(format!(
-            "created, but not visible on the manager after {} s",
-            opts.network_timeout.as_secs()
-        ))
-    }
+    .await
+    .map_err(|t| format!("created, but {t}"))
 }
 
 /// Wait until a removed network's name is really gone from the list
@@ -407,20 +409,18 @@ async fn network_gone<A: Api>(
 ) -> Result<(), String> {
     // The daemon's name filter matches substrings: compare exact names.
     let filters = Filters::none().with("name", name);
-    let gone = poll(opts.poll_interval, opts.network_timeout, || async {
-        api.list(Kind::Network, &filters).await.is_ok_and(|nets| {
-            !nets
-                .iter()
-                .any(|n| n.get("Name").and_then(Value::as_str) == Some(name))
-        })
+    let what = format!("network {name} to leave the list");
+    settle::until(what, schedule(opts, opts.network_timeout), || async {
+        match api.list(Kind::Network, &filters).await {
+            Ok(nets) => Check::from_bool(
+                !nets
+                    .iter()
+                    .any(|n| n.get("Name").and_then(Value::as_str) == Some(name)),
+                || "still listed".to_string(),
+            ),
+            Err(e) => Check::Pending(format!("listing networks failed: {e}")),
+        }
     })
-    .await;
-    if gone {
-        Ok(())
-    } else {
-        Err(format!(
-            "removed, but still present after {} s",
-            opts.network_timeout.as_secs()
-        ))
-    }
+    .await
+    .map_err(|t| format!("removed, but {t}"))
 }

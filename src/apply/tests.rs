@@ -663,3 +663,67 @@ fn kinds_of(p: &plan::Plan) -> Vec<String> {
         .map(|a| format!("{} {}", a.kind_name(), a.name()))
         .collect()
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_services_tasks_are_awaited_before_the_network_they_hold_is_removed() {
+    let fake = Fake::single_node();
+    pass(&fake, &app(), &quick()).await.expect("applied");
+    let service = fake.get(Kind::Service, "app_web").expect("app_web");
+    let service_id = service["ID"].as_str().expect("ID").to_string();
+    fake.seed(
+        Kind::Task,
+        json!({"ServiceID": service_id, "DesiredState": "running", "Status": {"State": "running"}}),
+    );
+    // The daemon deletes a removed service's task only once it has shut
+    // down; until then the network answers "in use by task".
+    fake.linger_tasks(4);
+    let other = state(&[(
+        "other.yaml",
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: other}\nspec:\n  wait: {enabled: false}\n  compose: {services: {x: {image: a}}}\n",
+    )]);
+    pass(&fake, &other, &quick()).await.expect("applied");
+    let calls: Vec<String> = fake.calls().iter().map(ToString::to_string).collect();
+    let pos = |want: &str| calls.iter().position(|c| c.starts_with(want));
+    let last_task_list = calls
+        .iter()
+        .rposition(|c| c.starts_with("List task"))
+        .expect("the removed service's tasks were listed");
+    assert!(pos("Remove service").expect("service removed") < last_task_list);
+    let network_removes = calls
+        .iter()
+        .filter(|c| c.starts_with("Remove network"))
+        .count();
+    assert_eq!(network_removes, 1, "removed once, never refused: {calls:?}");
+    assert!(pos("Remove network").expect("network removed") > last_task_list);
+    assert!(fake.get(Kind::Network, "proxy").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_network_held_past_the_removal_timeout_fails_naming_what_it_waited_for() {
+    let fake = Fake::single_node();
+    pass(&fake, &app(), &quick()).await.expect("applied");
+    // A task of someone else's removal that never ends.
+    let net = fake.get(Kind::Network, "proxy").expect("proxy");
+    let svc = fake.seed(
+        Kind::Service,
+        json!({"Spec": {"Name": "theirs", "TaskTemplate": {"Networks": [{"Target": net["Id"]}]}}}),
+    );
+    fake.seed(
+        Kind::Task,
+        json!({"ServiceID": svc, "DesiredState": "running"}),
+    );
+    fake.linger_tasks(usize::MAX);
+    fake.remove(Kind::Service, &svc)
+        .await
+        .expect("remove theirs");
+    let other = many_services(1);
+    let mut opts = quick();
+    opts.removal_timeout = Duration::from_secs(5);
+    let err = pass(&fake, &other, &opts).await.expect_err("network held");
+    let failures = err.report().failures().join("\n");
+    assert!(
+        failures.contains("timed out after 5s waiting for network")
+            && failures.contains("is in use by task"),
+        "{failures}"
+    );
+}

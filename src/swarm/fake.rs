@@ -84,6 +84,11 @@ struct State {
     index: u64,
     calls: Vec<Call>,
     scripts: Vec<Script>,
+    /// Task lists a removed service's tasks survive (0: removed at once).
+    linger: usize,
+    /// Tasks of removed services still shutting down: `(task ID, task
+    /// lists left, networks the service used)`.
+    lingering: Vec<(String, usize, Vec<String>)>,
 }
 
 /// An in-memory, scripted stand-in for a swarm manager.
@@ -176,6 +181,13 @@ impl Fake {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Let a removed service's tasks live on for `lists` task lists, holding
+    /// the service's networks ("in use by task"), as the daemon's tasks do
+    /// while they shut down.
+    pub fn linger_tasks(&self, lists: usize) {
+        self.lock().linger = lists;
     }
 
     /// Set what `info()` returns.
@@ -426,6 +438,21 @@ fn references(spec: &Value, kind: Kind) -> Vec<String> {
 }
 
 impl State {
+    /// One task list more: lingering tasks whose time is up are deleted.
+    fn shut_down_lingering_tasks(&mut self) {
+        let mut done = Vec::new();
+        self.lingering.retain_mut(|(id, left, _)| {
+            *left -= 1;
+            if *left == 0 {
+                done.push(id.clone());
+            }
+            *left > 0
+        });
+        if let Some(tasks) = self.objects.get_mut(&Kind::Task) {
+            tasks.retain(|t| !done.iter().any(|d| d == id_of(t)));
+        }
+    }
+
     fn new_id(&mut self, kind: Kind) -> String {
         self.next_id += 1;
         format!(
@@ -603,8 +630,40 @@ impl State {
             };
             return Err(response("DELETE", &p, 400, &message));
         }
-        if let Some(objs) = self.objects.get_mut(&kind) {
-            objs.remove(i);
+        if kind == Kind::Network
+            && let Some((task, ..)) = self.lingering.iter().find(|(_, _, nets)| {
+                nets.iter()
+                    .any(|n| n == id_of(obj) || n == name_of(kind, obj))
+            })
+        {
+            let message = format!(
+                "rpc error: code = FailedPrecondition desc = network {} is in use by task {task}",
+                id_of(obj)
+            );
+            return Err(response("DELETE", &p, 400, &message));
+        }
+        let removed = self.objects.get_mut(&kind).map(|objs| objs.remove(i));
+        if kind == Kind::Service
+            && let Some(svc) = removed
+        {
+            // The daemon shuts a removed service's tasks down and deletes
+            // them afterwards (after `linger` task lists in the fake).
+            let spec = svc.get("Spec").unwrap_or(&Value::Null);
+            let networks = references(spec, Kind::Network);
+            let linger = self.linger;
+            let tasks = self.objects.entry(Kind::Task).or_default();
+            let (theirs, others): (Vec<Value>, Vec<Value>) = std::mem::take(tasks)
+                .into_iter()
+                .partition(|t| t.get("ServiceID").and_then(Value::as_str) == Some(id_of(&svc)));
+            *tasks = others;
+            if linger > 0 {
+                for mut t in theirs {
+                    t["DesiredState"] = json!("remove");
+                    let id = id_of(&t).to_string();
+                    tasks.push(t);
+                    self.lingering.push((id, linger, networks.clone()));
+                }
+            }
         }
         Ok(())
     }
@@ -618,7 +677,10 @@ impl Api for Fake {
 
     async fn list(&self, kind: Kind, filters: &Filters) -> Result<Vec<Value>> {
         self.enter(Method::List, Some(kind), None)?;
-        let st = self.lock();
+        let mut st = self.lock();
+        if kind == Kind::Task {
+            st.shut_down_lingering_tasks();
+        }
         let mut out = Vec::new();
         for v in st.objects.get(&kind).into_iter().flatten() {
             let mut keep = true;

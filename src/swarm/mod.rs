@@ -16,6 +16,8 @@
 //!   call log, for controller and apply tests.
 //! - [`retry`]: backoff with jitter on transient errors, and a
 //!   read-modify-write that re-reads after "update out of sequence".
+//! - [`settle`]: the one way to wait for swarm's asynchronous removals
+//!   (and other eventual states), bounded, with a message on time-out.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +30,7 @@ mod counter;
 pub mod fake;
 mod model;
 pub mod retry;
+pub mod settle;
 
 pub use client::{
     Client, Config, DEFAULT_HOST, DEFAULT_TIMEOUT, Host, MAX_API_VERSION, MIN_SAFE_API_VERSION,

@@ -139,10 +139,17 @@ impl Engine {
         }
     }
 
-    /// List `kind` (`services`, `networks`, `configs`, `secrets`, `volumes`) with a label filter.
+    /// List `kind` (`services`, `networks`, `configs`, `secrets`, `volumes`,
+    /// `containers`) with a label filter.
     pub fn list_labelled(&self, kind: &str, label: &str) -> Result<Vec<Value>, String> {
         let filters = serde_json::json!({ "label": [label] }).to_string();
-        let v = self.get(&format!("/{kind}?filters={}", encode(&filters)))?;
+        // Containers: `/containers/json`, stopped ones too.
+        let path = if kind == "containers" {
+            format!("/containers/json?all=1&filters={}", encode(&filters))
+        } else {
+            format!("/{kind}?filters={}", encode(&filters))
+        };
+        let v = self.get(&path)?;
         let list = if kind == "volumes" {
             v.get("Volumes").cloned().unwrap_or(Value::Null)
         } else {

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bosun::swarm::settle::{self, Check, Schedule};
 use serde_json::Value;
 
 use super::cases::{Case, LOCAL_NETWORKS};
@@ -117,25 +118,21 @@ pub fn create_externals(engine: &Engine, case: &Case) -> Result<CreatedExternals
             // A network removed a moment ago (by the case before, which
             // shared it) can answer 404 by name while swarm still holds the
             // name: "already exists" then means "wait", not "someone else's".
-            let start = Instant::now();
-            loop {
-                let (ok, out) = docker(
-                    &["network", "create", "-d", "overlay", "--attachable", n],
-                    &case.workdir,
-                    &env,
-                    None,
-                )?;
-                if ok {
-                    break;
+            let schedule = Schedule::new(GONE_TIMEOUT, Duration::from_millis(200));
+            settle::until_blocking(format!("swarm to free the name {n}"), schedule, || {
+                let args = ["network", "create", "-d", "overlay", "--attachable", n];
+                let out = match docker(&args, &case.workdir, &env, None) {
+                    Ok((true, _)) => return Check::Done(Ok(())),
+                    Ok((false, out)) => out,
+                    Err(e) => return Check::Done(Err(e)),
+                };
+                match find_by_name(engine, "networks", n) {
+                    Ok(None) if out.contains("already exists") => Check::Pending(last_line(&out)),
+                    Ok(_) => Check::Done(Err(format!("creating external network {n}: {out}"))),
+                    Err(e) => Check::Done(Err(e)),
                 }
-                let lagging = out.contains("already exists")
-                    && find_by_name(engine, "networks", n)?.is_none()
-                    && start.elapsed() < GONE_TIMEOUT;
-                if !lagging {
-                    return Err(format!("creating external network {n}: {out}"));
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            })
+            .map_err(|t| t.to_string())??;
             created.created.push(("network", n.clone()));
         }
     }
@@ -173,28 +170,27 @@ pub fn remove_externals(engine: &Engine, ext: &CreatedExternals) -> Result<(), S
     Ok(())
 }
 
+/// Repeat `f` until it succeeds (a removal refused while tasks shut down),
+/// at most [`GONE_TIMEOUT`], through [`settle`].
 fn retry(mut f: impl FnMut() -> Result<(), String>, what: &str) -> Result<(), String> {
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(()) => return Ok(()),
-            Err(e) if start.elapsed() > GONE_TIMEOUT => return Err(format!("{what}: {e}")),
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
+    let schedule = Schedule::new(GONE_TIMEOUT, Duration::from_millis(500));
+    settle::until_blocking(what, schedule, || match f() {
+        Ok(()) => Check::Done(()),
+        Err(e) => Check::Pending(e),
+    })
+    .map_err(|t| t.to_string())
 }
 
+/// Wait until `f` says done (an error ends the wait at once), at most
+/// [`GONE_TIMEOUT`]: through bosun's own [`settle`] mechanism.
 pub fn wait_until(what: &str, mut f: impl FnMut() -> Result<bool, String>) -> Result<(), String> {
-    let start = Instant::now();
-    loop {
-        if f()? {
-            return Ok(());
-        }
-        if start.elapsed() > GONE_TIMEOUT {
-            return Err(format!("timed out waiting for {what}"));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let schedule = Schedule::new(GONE_TIMEOUT, Duration::from_millis(250));
+    settle::until_blocking(what, schedule, || match f() {
+        Ok(true) => Check::Done(Ok(())),
+        Ok(false) => Check::Pending("not yet".into()),
+        Err(e) => Check::Done(Err(e)),
+    })
+    .map_err(|t| t.to_string())?
 }
 
 /// Names of the networks carrying the namespace label.
@@ -206,23 +202,38 @@ pub fn namespace_networks(engine: &Engine, ns: &str) -> Result<BTreeSet<String>,
         .collect())
 }
 
-/// Wait until nothing of `ns` is left: no labelled object, and each of
-/// `networks` unknown by name (swarm removes networks asynchronously).
+/// Wait until nothing of `ns` is left: no labelled object, no container of
+/// its tasks (a removed service's tasks leave the API before their
+/// containers are gone, and until then the node keeps a local copy of
+/// their overlay networks: the next case would find an external network
+/// "existing" that swarm no longer has), and each of `networks` unknown by
+/// name (swarm removes networks asynchronously).
 pub fn wait_gone(engine: &Engine, ns: &str, networks: &BTreeSet<String>) -> Result<(), String> {
     let label = format!("{NS_LABEL}={ns}");
-    wait_until(&format!("stack {ns} to be removed"), || {
-        for kind in ["services", "networks", "configs", "secrets"] {
-            if !engine.list_labelled(kind, &label)?.is_empty() {
-                return Ok(false);
+    let schedule = Schedule::new(GONE_TIMEOUT, Duration::from_millis(250));
+    settle::until_blocking(format!("stack {ns} to be removed"), schedule, || {
+        let mut left = Vec::new();
+        for kind in ["services", "containers", "networks", "configs", "secrets"] {
+            match engine.list_labelled(kind, &label) {
+                Ok(l) if l.is_empty() => {}
+                Ok(l) => left.push(format!("{} {kind}", l.len())),
+                Err(e) => return Check::Done(Err(e)),
             }
         }
         for n in networks {
-            if exists(engine, "networks", n)? {
-                return Ok(false);
+            match exists(engine, "networks", n) {
+                Ok(false) => {}
+                Ok(true) => left.push(format!("network {n}")),
+                Err(e) => return Check::Done(Err(e)),
             }
         }
-        Ok(true)
+        if left.is_empty() {
+            Check::Done(Ok(()))
+        } else {
+            Check::Pending(left.join(", "))
+        }
     })
+    .map_err(|t| t.to_string())?
 }
 
 /// Volumes the daemon created for tasks of this stack (best effort).
@@ -297,4 +308,31 @@ pub fn last_line(s: &str) -> String {
         .unwrap_or_default()
         .trim()
         .to_string()
+}
+
+/// Clean-up by name with the docker CLI: `docker KIND rm NAME` until
+/// `docker KIND inspect NAME` finds nothing, through [`settle`] (a network
+/// or config is refused "in use" while a removed service's tasks shut
+/// down). Returns the time-out's message instead of panicking, since
+/// clean-up runs in `Drop`.
+pub fn docker_rm_until_gone(kind: &str, name: &str) -> Result<(), String> {
+    let run = |verb: &str| {
+        Command::new("docker")
+            .args([kind, verb, name])
+            .stdin(Stdio::null())
+            .output()
+    };
+    let schedule = Schedule::new(GONE_TIMEOUT, Duration::from_millis(500));
+    settle::until_blocking(format!("{kind} {name} to be removed"), schedule, || {
+        let rm = match run("rm") {
+            Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            Err(e) => return Check::Done(Err(format!("docker {kind} rm {name}: {e}"))),
+        };
+        match run("inspect") {
+            Ok(out) if !out.status.success() => Check::Done(Ok(())),
+            Ok(_) => Check::Pending(rm),
+            Err(e) => Check::Done(Err(format!("docker {kind} inspect {name}: {e}"))),
+        }
+    })
+    .map_err(|t| t.to_string())?
 }

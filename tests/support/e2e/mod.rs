@@ -9,10 +9,10 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use bosun::sandbox::{self, Config, Sandbox, preflight};
+use bosun::swarm::settle::{self, Check, Schedule};
 use bosun::swarm::{Api as _, Client, Filters, Kind};
 use serde_json::Value;
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 pub mod expect;
 
@@ -173,6 +173,59 @@ pub async fn list_labelled(api: &Client, kind: Kind, label: &str) -> Vec<Value> 
         .unwrap_or_else(|e| panic!("list {kind}s with {label}: {e:#}"))
 }
 
+/// How long a removed stack's objects may take to be gone.
+const STACK_GONE: Duration = Duration::from_secs(120);
+
+/// `docker stack rm NS` as clean-up: its exit status is not asserted (it
+/// exits 1 when a network is still held by a task that is shutting down);
+/// instead wait, through [`settle`], until no service, network, config or
+/// secret of the stack is left, running `docker stack rm` again for what a
+/// previous run could not remove yet.
+pub async fn stack_rm(host: &str, api: &Client, ns: &str) {
+    let label = format!("{NAMESPACE}={ns}");
+    docker_stack_rm(host, ns).await;
+    let what = format!("the objects of stack {ns} to be gone");
+    let schedule = Schedule::new(STACK_GONE, Duration::from_millis(500));
+    let mut checks = 0_u32;
+    settle::until(what, schedule, || {
+        checks += 1;
+        let again = checks.is_multiple_of(10);
+        let label = label.clone();
+        async move {
+            let mut left = Vec::new();
+            for kind in [Kind::Service, Kind::Network, Kind::Config, Kind::Secret] {
+                left.extend(
+                    list_labelled(api, kind, &label)
+                        .await
+                        .iter()
+                        .map(|o| format!("{kind} {}", name_of(o))),
+                );
+            }
+            if left.is_empty() {
+                return Check::Done(());
+            }
+            if again {
+                docker_stack_rm(host, ns).await;
+            }
+            Check::Pending(left.join(", "))
+        }
+    })
+    .await
+    .unwrap_or_else(|t| panic!("{t}"));
+}
+
+/// `docker stack rm NS`, whatever it exits with.
+async fn docker_stack_rm(host: &str, ns: &str) {
+    let _ = Command::new("docker")
+        .args(["stack", "rm", ns])
+        .env("DOCKER_HOST", host)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await;
+}
+
 /// Name of a listed object (`Spec.Name`, or `Name` for networks).
 pub fn name_of(v: &Value) -> String {
     v.pointer("/Spec/Name")
@@ -195,20 +248,24 @@ pub fn labels_of(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Poll `check` every 100 ms until it returns `Some`, at most `timeout`.
+/// Wait until `check` returns `Some` (looking at least every 100 ms), at
+/// most `timeout`, through bosun's own [`settle`] mechanism; panics with
+/// what it waited for on time-out.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
+    let schedule = Schedule::new(timeout, Duration::from_millis(100));
+    settle::until(what, schedule, || {
+        let next = check();
+        async move {
+            next.await
+                .map_or_else(|| Check::Pending("not yet".into()), Check::Done)
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|t| panic!("{t}"))
 }
 
 /// What bosun manages in the swarm right now: names per kind.
@@ -395,54 +452,18 @@ pub fn empty_desired(dir: &Path) {
     .expect("write");
 }
 
-/// Wait until bosun manages nothing in the swarm (removal of networks is
-/// asynchronous).
-pub async fn wait_all_removed(api: &Client, timeout: Duration) {
-    wait_for("bosun's objects to be gone", timeout, || async {
-        let left = managed(api).await;
-        left.values().all(BTreeSet::is_empty).then_some(())
-    })
-    .await;
-}
-
 /// Remove everything bosun owns with bosun's own prune: reconcile `empty`
-/// (see [`empty_desired`]), wait until the API shows nothing of bosun's,
-/// then `plan` must be empty.
-///
-/// Works around a known apply bug: apply now waits until a removed
-/// network's name has left the name-filtered list, yet now and then (about
-/// 1 run in 4) the pass's own verification still lists the network (seen
-/// with `traefik-public` after its services were removed), plans the
-/// removal again and exits 2. Such a run is reported (`KNOWN BUG`) but
-/// accepted when the swarm then is clean.
+/// (see [`empty_desired`]), which must exit 0 — apply waits for removed
+/// services' tasks to be gone before it removes what they used, and for
+/// removed networks to leave the list, so its own verification sees a clean
+/// swarm — then the API shows nothing of bosun's and `plan` is empty.
 pub async fn prune_all(host: &str, api: &Client, empty: &Path, timeout: Duration) {
     let dir = empty.to_str().expect("utf-8 path");
-    let args = ["reconcile", "--once", "--no-wait", dir];
-    let out = bosun(host, &args, timeout).await;
-    let code = out.status.code();
-    if code != Some(0) {
-        let text = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            code == Some(2) && text.contains("does not match the manifests after applying"),
-            "{}",
-            describe(&args, &out)
-        );
-        eprintln!(
-            "KNOWN BUG: the prune pass exited 2 on its own verification (removed network still listed)"
-        );
-    }
-    wait_all_removed(api, Duration::from_secs(60)).await;
-    // A removed overlay network can be listed again for a moment on a node
-    // where its last task is still being torn down; the plan is empty once
-    // swarm has caught up.
-    let plan = ["plan", dir];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = bosun(host, &plan, timeout).await;
-        if out.status.code() == Some(0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", describe(&plan, &out));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    bosun_ok(host, &["reconcile", "--once", "--no-wait", dir], 0, timeout).await;
+    let left = managed(api).await;
+    assert!(
+        left.values().all(BTreeSet::is_empty),
+        "bosun's objects left after its prune: {left:?}"
+    );
+    bosun_ok(host, &["plan", dir], 0, timeout).await;
 }
