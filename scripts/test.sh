@@ -10,9 +10,18 @@ if ! command -v cargo >/dev/null; then
   echo "test: cargo not found; install Rust >= 1.89 (https://rustup.rs) first" >&2
   exit 2
 fi
-if [ ! -d ../shared/corpus ]; then
-  echo "test: ../shared/corpus not found beside this checkout (the conformance corpus)" >&2
-  exit 2
+# The compose corpus (../shared/corpus beside the checkout: 40 real stack
+# files and what `docker stack deploy` sent for each) feeds the tests whose
+# names match CORPUS_TESTS. Without it they are skipped, with one line that
+# says so; .ci/run sets BOSUN_REQUIRE_CORPUS=1, so CI never skips them.
+CORPUS_TESTS='test(/corpus/) | test(/^conformance::/)'
+skip=()
+if [ ! -f ../shared/corpus/SOURCES.md ]; then
+  if [ "${BOSUN_REQUIRE_CORPUS:-0}" = 1 ]; then
+    echo "test: ../shared/corpus not found beside this checkout, and BOSUN_REQUIRE_CORPUS=1" >&2
+    exit 2
+  fi
+  skip=(corpus)
 fi
 
 scripts/setup-docker.sh
@@ -20,7 +29,18 @@ scripts/setup-docker.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
+  if [ "${#skip[@]}" -gt 0 ]; then
+    n=$(cargo nextest list --locked -E "$CORPUS_TESTS" --message-format oneline 2>/dev/null | grep -c . || true)
+    echo "test: skipping $n corpus tests: ../shared/corpus not found beside this checkout"
+    cargo nextest run --locked --no-fail-fast -E "not ($CORPUS_TESTS)"
+  else
+    cargo nextest run --locked --no-fail-fast
+  fi
 else
-  cargo test --locked --no-fail-fast
+  if [ "${#skip[@]}" -gt 0 ]; then
+    echo "test: skipping the corpus tests (names with 'corpus', and conformance::): ../shared/corpus not found beside this checkout"
+    cargo test --locked --no-fail-fast -- --skip corpus --skip conformance::
+  else
+    cargo test --locked --no-fail-fast
+  fi
 fi

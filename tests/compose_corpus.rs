@@ -178,10 +178,11 @@ fn run(corpus: &Path, stem: &str, namespace: &str, env: &BTreeMap<String, String
 #[test]
 fn corpus_conversion_matches_docker_stack_deploy() {
     let corpus = corpus_dir();
-    if !corpus.join("SOURCES.md").exists() {
-        eprintln!("corpus not found at {}; skipping", corpus.display());
-        return;
-    }
+    assert!(
+        corpus.join("SOURCES.md").exists(),
+        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
+        corpus.display()
+    );
     let env = prepare_env(&corpus);
     let mut stems: Vec<String> = std::fs::read_dir(&corpus)
         .expect("corpus dir")
@@ -353,9 +354,11 @@ fn mutate(text: &str, rng: &mut Lcg) -> String {
 #[test]
 fn mutated_corpus_files_never_panic() {
     let corpus = corpus_dir();
-    if !corpus.join("SOURCES.md").exists() {
-        return;
-    }
+    assert!(
+        corpus.join("SOURCES.md").exists(),
+        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
+        corpus.display()
+    );
     let env = prepare_env(&corpus);
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = LoadOptions::new(dir.path()).env(env).home_dir("/root");

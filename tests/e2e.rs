@@ -7,7 +7,8 @@
 //! - a stack on a network of a `Network` manifest deploys on the first pass,
 //!   20 times in a row (no "network not found");
 //! - a reconcile whose manager dies mid-apply converges on the rerun,
-//!   without duplicates, orphans or unlabelled objects.
+//!   without duplicates, orphans or unlabelled objects;
+//! - so does a reconcile whose own process is killed with SIGKILL.
 //!
 //! Each test has its own sandbox, removed even when the test panics. The
 //! tests take turns (one lock): they measure timing-sensitive things on a
@@ -345,4 +346,80 @@ async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without
     );
     bosun_ok(&host, &["plan", dir_s], 0, RUN_TIMEOUT).await;
     eprintln!("fault test done in {:.1?}", started.elapsed());
+}
+
+/// Issue 9: `bosun` itself killed with SIGKILL in the middle of `reconcile
+/// --once` on a stack of 50 services (no chance to clean up or finish a
+/// request): the rerun converges with exactly the folder's objects, no
+/// duplicate, nothing orphaned, nothing unlabelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bosun_killed_by_sigkill_mid_reconcile_converges_on_the_rerun_without_duplicates_or_orphans()
+ {
+    const SERVICES: usize = 50;
+    let _turn = SERIAL.lock().await;
+    let swarm = Swarm::up("e2e-sigkill", 1, 0).await;
+    let host = swarm.host("manager1");
+    let api = swarm.client("manager1").await;
+    let env = child_env(&host);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("fault");
+    fault_folder(&dir, SERVICES);
+    let dir_s = path_str(&dir);
+    let stack_label = format!("{NAMESPACE}=fault");
+
+    let mut child = spawn_bosun(
+        &host,
+        &[
+            "reconcile",
+            "--once",
+            "--no-wait",
+            "--concurrency",
+            "2",
+            dir_s,
+        ],
+    );
+    let seen = wait_for(
+        "bosun to create its first services",
+        Duration::from_secs(60),
+        || async {
+            let n = list_labelled(&api, Kind::Service, &stack_label).await.len();
+            (n >= 5).then_some(n)
+        },
+    )
+    .await;
+    // tokio's kill is SIGKILL on Unix.
+    child.start_kill().expect("SIGKILL bosun");
+    let status = child.wait().await.expect("wait for bosun");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "bosun was killed: {status}"
+    );
+    let at_kill = list_labelled(&api, Kind::Service, &stack_label).await.len();
+    eprintln!("SIGKILL after {seen} services seen; {at_kill} exist after the kill");
+    assert!(
+        at_kill < SERVICES,
+        "the whole plan was applied before the kill ({at_kill} services): nothing was interrupted"
+    );
+
+    let args = ["reconcile", "--once", "--no-wait", dir_s];
+    bosun_ok(&host, &args, 0, RUN_TIMEOUT).await;
+    let services = list_labelled(&api, Kind::Service, &stack_label).await;
+    let names: Vec<String> = services.iter().map(name_of).collect();
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), SERVICES, "services: {names:?}");
+    assert_eq!(unique.len(), SERVICES, "duplicate names: {names:?}");
+    assert_eq!(
+        expect::names(&dir, &env),
+        managed(&api).await,
+        "bosun's objects after the rerun (an orphan would be extra)"
+    );
+    let report = expect::check(&dir, &api, &env).await;
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    let stray = unmanaged(&api).await;
+    assert!(
+        stray.is_empty(),
+        "objects without bosun's labels: {stray:?}"
+    );
+    bosun_ok(&host, &["plan", dir_s], 0, RUN_TIMEOUT).await;
 }

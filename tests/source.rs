@@ -658,3 +658,104 @@ async fn git_source_answers_http_auth_from_a_password_file_via_askpass() {
     );
     assert_eq!(seen, vec![expected]);
 }
+
+/// A mount made for one test, unmounted when dropped (even on panic).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn run(args: &[&str]) {
+        let out = Command::new("mount").args(args).output().expect("mount");
+        assert!(
+            out.status.success(),
+            "mount {args:?} (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `dir` made read-only for everyone, root included (a bind mount).
+    fn read_only(dir: &Path) -> Self {
+        let d = dir.to_str().expect("utf-8");
+        Self::run(&["--bind", d, d]);
+        let m = Mount(dir.to_path_buf());
+        Self::run(&["-o", "remount,bind,ro", d]);
+        m
+    }
+
+    /// A tmpfs of `size` at `dir`: a disk that fills up.
+    fn small_disk(dir: &Path, size: &str) -> Self {
+        fs::create_dir_all(dir).expect("mkdir");
+        let d = dir.to_str().expect("utf-8");
+        Self::run(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", d]);
+        Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Bytes that do not compress (git stores objects deflated).
+fn noise(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 90) as u8)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_checkout_that_cannot_be_written_fails_naming_the_folder_and_keeps_the_last_revision() {
+    let remote = Remote::new();
+    let a = remote.commit(&[("cluster/stack.yaml", "v: a\n")], "A");
+    let mut source = remote.source(main_branch());
+    source.sync().await.expect("first sync");
+    let _ro = Mount::read_only(&remote.checkout());
+    remote.commit(&[("cluster/stack.yaml", "v: b\n")], "B");
+    let err = source.sync().await.expect_err("read-only checkout");
+    let text = err.to_string();
+    assert!(
+        text.contains(&remote.checkout().display().to_string()),
+        "the error names the checkout folder: {text}"
+    );
+    assert!(text.to_lowercase().contains("read-only"), "{text}");
+    assert_eq!(
+        source.revision(),
+        Some(a.as_str()),
+        "the last good revision"
+    );
+    assert_eq!(
+        fs::read_to_string(remote.checkout().join("cluster/stack.yaml")).expect("read"),
+        "v: a\n"
+    );
+}
+
+#[tokio::test]
+async fn a_full_disk_while_fetching_fails_naming_the_folder_and_keeps_the_last_revision() {
+    let remote = Remote::new();
+    let a = remote.commit(&[("cluster/stack.yaml", "v: a\n")], "A");
+    let _disk = Mount::small_disk(&remote.checkout(), "512k");
+    let mut source = remote.source(main_branch());
+    source.sync().await.expect("first sync fits");
+    remote.commit(&[("cluster/big.txt", &noise(2 << 20))], "B: 2 MiB");
+    let err = source.sync().await.expect_err("the disk is full");
+    let text = err.to_string();
+    assert!(
+        text.contains(&remote.checkout().display().to_string()),
+        "the error names the checkout folder: {text}"
+    );
+    assert!(
+        text.contains("No space left") || text.contains("unable to write"),
+        "{text}"
+    );
+    assert_eq!(
+        source.revision(),
+        Some(a.as_str()),
+        "the last good revision"
+    );
+}

@@ -361,13 +361,22 @@ async fn remove<A: Api>(
 /// gone they hold the service's networks, configs and secrets (a removal
 /// fails "in use", and a removed overlay network stays listed on the node
 /// that ran the task), so the prune phases after this one wait for it.
+///
+/// All tasks are listed and matched by `ServiceID`: the daemon's `service`
+/// task filter resolves the service first, and answers 404 once it is
+/// removed.
 async fn tasks_gone<A: Api>(api: &Counted<'_, A>, id: &str, opts: &Options) -> Result<(), String> {
-    let filters = Filters::none().with("service", id);
+    let all = Filters::none();
     let what = format!("the tasks of removed service {id} to be gone");
     settle::until(what, schedule(opts, opts.removal_timeout), || async {
-        match api.list(Kind::Task, &filters).await {
-            Ok(tasks) if tasks.is_empty() => Check::Done(()),
-            Ok(tasks) => Check::Pending(format!("{} task(s) left", tasks.len())),
+        match api.list(Kind::Task, &all).await {
+            Ok(tasks) => {
+                let left = tasks
+                    .iter()
+                    .filter(|t| t.get("ServiceID").and_then(Value::as_str) == Some(id))
+                    .count();
+                Check::from_bool(left == 0, || format!("{left} task(s) left"))
+            }
             Err(e) => Check::Pending(format!("listing tasks failed: {e}")),
         }
     })

@@ -67,11 +67,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A git command failed; `stderr` is git's own explanation.
-    #[error("git {op} of {url} failed: {stderr}")]
+    /// A git command failed; `stderr` is git's own explanation. The
+    /// checkout folder is named: a folder that cannot be written or a full
+    /// disk is fixed there.
+    #[error("git {op} of {url} in {} failed: {stderr}", dir.display())]
     CommandFailed {
         op: &'static str,
         url: String,
+        dir: PathBuf,
         stderr: String,
     },
     /// A git command did not finish in time and was killed.
@@ -657,6 +660,7 @@ impl GitSource {
         Err(Error::CommandFailed {
             op,
             url: self.shown.clone(),
+            dir: self.config.checkout_dir.clone(),
             stderr: env.redact(&stderr),
         })
     }

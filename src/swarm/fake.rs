@@ -680,6 +680,14 @@ impl Api for Fake {
         let mut st = self.lock();
         if kind == Kind::Task {
             st.shut_down_lingering_tasks();
+            // dockerd resolves the `service` filter first: a removed
+            // service's tasks cannot be listed by it.
+            for want in filters.0.get("service").into_iter().flatten() {
+                if st.find(Kind::Service, want).is_none() {
+                    let message = format!("service {want} not found");
+                    return Err(response("GET", &path(kind, ""), 404, &message));
+                }
+            }
         }
         let mut out = Vec::new();
         for v in st.objects.get(&kind).into_iter().flatten() {
