@@ -113,7 +113,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 impl Args {
     /// Resolve the arguments into the controller's configuration.
-    fn config(&self) -> anyhow::Result<RunConfig> {
+    fn config(&self, allow: &[PathBuf]) -> anyhow::Result<RunConfig> {
         let source = match (&self.dir, &self.git) {
             (Some(d), _) => Source::Dir(d.clone()),
             (None, Some(url)) => {
@@ -174,7 +174,8 @@ impl Args {
             .prune(!self.no_prune)
             .apply(apply::Options::default())
             .name_prefix(self.name_prefix.clone())
-            .scope(self.scope.clone());
+            .scope(self.scope.clone())
+            .allow_paths(allow.to_vec());
         config.lease = config
             .lease
             .name(self.lease_name.clone().unwrap_or_else(|| {
@@ -202,8 +203,10 @@ fn default_instance_id() -> String {
 }
 
 /// Run `bosun run`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let config = args.config()?;
+/// Run `bosun run`; files are read inside the folder (or the git checkout)
+/// and below `allow`.
+pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let config = args.config(allow)?;
     runtime()?.block_on(async {
         let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
