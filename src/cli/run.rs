@@ -257,7 +257,25 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("not `run`");
         };
-        run.config().unwrap_or_else(|e| panic!("{e:#}"))
+        run.config(&cli.allow_path)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    #[test]
+    fn allow_path_is_a_global_repeatable_flag_that_reaches_the_passes() {
+        let run = config(&[
+            "--dir",
+            "/tmp",
+            "--allow-path",
+            "/run/secrets",
+            "--allow-path",
+            "/srv",
+        ]);
+        assert_eq!(
+            run.pass.allow_paths,
+            [PathBuf::from("/run/secrets"), PathBuf::from("/srv")]
+        );
+        assert!(config(&["--dir", "/tmp"]).pass.allow_paths.is_empty());
     }
 
     #[test]
