@@ -759,3 +759,67 @@ async fn a_full_disk_while_fetching_fails_naming_the_folder_and_keeps_the_last_r
         "the last good revision"
     );
 }
+
+#[tokio::test]
+async fn git_source_a_committed_symlink_out_of_the_checkout_is_refused_at_load() {
+    use bosun::controller::pass;
+    use bosun::source::Confinement;
+
+    let remote = Remote::new();
+    let stack = "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: app}\nspec:\n  composeFiles: [../../shared/compose.yml]\n";
+    let compose = |file: &str| {
+        format!(
+            "services:\n  db:\n    image: postgres:16\n    secrets: [db]\nsecrets:\n  db:\n    file: {file}\n"
+        )
+    };
+    remote.commit(
+        &[
+            ("clusters/prod/stack.yaml", stack),
+            ("shared/compose.yml", &compose("db.txt")),
+            ("shared/db.txt", "pw\n"),
+        ],
+        "A",
+    );
+    let load = |dir: &Path| {
+        // As the runner does for a git source: the whole checkout is the root.
+        let confine = Confinement::new(remote.checkout());
+        pass::load_confined(dir, &confine, &std::collections::BTreeMap::new(), None)
+    };
+    let mut source = GitSource::new(
+        GitConfig::new(remote.url(), remote.checkout())
+            .reference(main_branch())
+            .path("clusters/prod"),
+    )
+    .expect("source");
+    let synced = source.sync().await.expect("sync");
+    // Files elsewhere in the repository are inside the root.
+    assert!(load(&synced.dir).is_ok(), "{:?}", load(&synced.dir).err());
+
+    // A commit swaps the secret for a symlink to a host file.
+    std::os::unix::fs::symlink("/etc/hostname", remote.work().join("shared/host")).expect("link");
+    remote.commit(&[("shared/compose.yml", &compose("host"))], "B");
+    let synced = source.sync().await.expect("sync B");
+    assert!(
+        fs::symlink_metadata(remote.checkout().join("shared/host"))
+            .expect("checked out")
+            .is_symlink()
+    );
+    let err = load(&synced.dir).expect_err("escape refused");
+    assert!(
+        err.contains(
+            "secrets.db.file: \"host\" resolves to /etc/hostname, outside the source root"
+        ),
+        "{err}"
+    );
+
+    // The manifest folder itself a symlink out of the checkout.
+    fs::remove_dir_all(remote.work().join("clusters/prod")).expect("rm");
+    std::os::unix::fs::symlink("/etc", remote.work().join("clusters/prod")).expect("link");
+    remote.commit(&[], "C");
+    let synced = source.sync().await.expect("sync C");
+    let err = load(&synced.dir).expect_err("escape refused");
+    assert!(
+        err.contains("the manifest folder resolves to /etc, outside the source root"),
+        "{err}"
+    );
+}

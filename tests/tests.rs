@@ -1,6 +1,7 @@
 //! All integration tests build into one binary (see Cargo.toml `autotests = false`).
 
 mod compose_corpus;
+mod confine;
 mod conformance;
 mod deploy;
 mod e2e;

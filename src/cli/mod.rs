@@ -3,6 +3,7 @@
 //! Each command module exposes `Args` (clap) and `run(args) -> Result<ExitCode>`;
 //! `main` prints any error chain and exits 2.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -21,6 +22,17 @@ pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "BOSUN_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Also read files below DIR, outside the source root (validate, plan,
+    /// reconcile, run). Repeatable; `BOSUN_ALLOW_PATH` takes a
+    /// colon-separated list, like `PATH`.
+    #[arg(
+        long = "allow-path",
+        value_name = "DIR",
+        global = true,
+        env = "BOSUN_ALLOW_PATH",
+        value_delimiter = ':'
+    )]
+    pub allow_path: Vec<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,11 +65,11 @@ pub enum Command {
 /// Run the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate(args) => validate::run(&args),
+        Command::Validate(args) => validate::run(&args, &cli.allow_path),
         Command::Schema(args) => schema::run(&args),
-        Command::Plan(args) => plan::run(&args),
-        Command::Reconcile(args) => reconcile::run(&args),
-        Command::Run(args) => run::run(&args),
+        Command::Plan(args) => plan::run(&args, &cli.allow_path),
+        Command::Reconcile(args) => reconcile::run(&args, &cli.allow_path),
+        Command::Run(args) => run::run(&args, &cli.allow_path),
         Command::Sandbox(args) => sandbox::run(&args),
     }
 }

@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::manifest;
 use crate::plan::{self, DesiredState};
+use crate::source::Confinement;
 use crate::swarm::{self, Api, Client};
 
 /// Arguments of `bosun plan`.
@@ -41,10 +42,13 @@ pub enum Output {
     Json,
 }
 
-/// Load and validate the manifests and build the desired state; invalid
-/// input prints its diagnostics and returns `None`.
-pub(crate) fn desired(dir: &Path, scope: Option<&str>) -> Option<DesiredState> {
-    let desired = match manifest::load(dir) {
+/// Load and validate the manifests (files read inside `dir` and below
+/// `allow`) and build the desired state; invalid input prints its
+/// diagnostics and returns `None`.
+pub(crate) fn desired(dir: &Path, allow: &[PathBuf], scope: Option<&str>) -> Option<DesiredState> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let confine = Confinement::new(dir).allow(allow);
+    let desired = match manifest::load_confined(dir, &env, &confine) {
         Ok(d) => d,
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
@@ -55,7 +59,6 @@ pub(crate) fn desired(dir: &Path, scope: Option<&str>) -> Option<DesiredState> {
     for warning in &desired.warnings {
         eprintln!("{warning}");
     }
-    let env: BTreeMap<String, String> = std::env::vars().collect();
     match DesiredState::build(&desired, &env) {
         Ok(state) => Some(state.with_scope(scope)),
         Err(e) => {
@@ -114,12 +117,13 @@ pub(crate) async fn observe_manager(api: &impl Api, host: &str) -> anyhow::Resul
 /// without a daemon.
 pub(crate) async fn desired_and_observed(
     dir: &Path,
+    allow: &[PathBuf],
     scope: Option<&str>,
 ) -> anyhow::Result<Option<(DesiredState, Client, swarm::Snapshot)>> {
-    let (dir, scope) = (dir.to_path_buf(), scope.map(str::to_string));
+    let (dir, allow, scope) = (dir.to_path_buf(), allow.to_vec(), scope.map(str::to_string));
     let start = std::time::Instant::now();
     let loading = tokio::task::spawn_blocking(move || {
-        let state = desired(&dir, scope.as_deref());
+        let state = desired(&dir, &allow, scope.as_deref());
         tracing::debug!(elapsed = ?start.elapsed(), "manifests loaded");
         state
     });
@@ -136,9 +140,13 @@ pub(crate) async fn desired_and_observed(
     Ok(Some((state, client, snapshot)))
 }
 
-/// Run `bosun plan`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let observed = runtime()?.block_on(desired_and_observed(&args.dir, args.scope.as_deref()))?;
+/// Run `bosun plan`; files are read inside the folder and below `allow`.
+pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let observed = runtime()?.block_on(desired_and_observed(
+        &args.dir,
+        allow,
+        args.scope.as_deref(),
+    ))?;
     let Some((state, _, snapshot)) = observed else {
         return Ok(ExitCode::from(2));
     };

@@ -39,8 +39,8 @@ pub struct Args {
     pub concurrency: u16,
 }
 
-/// Run `bosun reconcile`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+/// Run `bosun reconcile`; files are read inside the folder and below `allow`.
+pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.once,
         "`bosun reconcile` needs `--once` (one pass, then exit); to keep the swarm \
@@ -54,7 +54,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let color = std::io::stdout().is_terminal();
     runtime()?.block_on(async {
         let Some((state, client, snapshot)) =
-            desired_and_observed(&args.dir, args.scope.as_deref()).await?
+            desired_and_observed(&args.dir, allow, args.scope.as_deref()).await?
         else {
             return Ok(ExitCode::from(2));
         };

@@ -113,7 +113,7 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 impl Args {
     /// Resolve the arguments into the controller's configuration.
-    fn config(&self) -> anyhow::Result<RunConfig> {
+    fn config(&self, allow: &[PathBuf]) -> anyhow::Result<RunConfig> {
         let source = match (&self.dir, &self.git) {
             (Some(d), _) => Source::Dir(d.clone()),
             (None, Some(url)) => {
@@ -174,7 +174,8 @@ impl Args {
             .prune(!self.no_prune)
             .apply(apply::Options::default())
             .name_prefix(self.name_prefix.clone())
-            .scope(self.scope.clone());
+            .scope(self.scope.clone())
+            .allow_paths(allow.to_vec());
         config.lease = config
             .lease
             .name(self.lease_name.clone().unwrap_or_else(|| {
@@ -202,8 +203,10 @@ fn default_instance_id() -> String {
 }
 
 /// Run `bosun run`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let config = args.config()?;
+/// Run `bosun run`; files are read inside the folder (or the git checkout)
+/// and below `allow`.
+pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let config = args.config(allow)?;
     runtime()?.block_on(async {
         let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -254,7 +257,25 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("not `run`");
         };
-        run.config().unwrap_or_else(|e| panic!("{e:#}"))
+        run.config(&cli.allow_path)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    #[test]
+    fn allow_path_is_a_global_repeatable_flag_that_reaches_the_passes() {
+        let run = config(&[
+            "--dir",
+            "/tmp",
+            "--allow-path",
+            "/run/secrets",
+            "--allow-path",
+            "/srv",
+        ]);
+        assert_eq!(
+            run.pass.allow_paths,
+            [PathBuf::from("/run/secrets"), PathBuf::from("/srv")]
+        );
+        assert!(config(&["--dir", "/tmp"]).pass.allow_paths.is_empty());
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! Diagnostics go to stderr, one per line (`file:line:col: error: Kind/name:
 //! field.path: message`); the summary of a valid folder goes to stdout.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::manifest;
+use crate::source::Confinement;
 
 /// Arguments of `bosun validate`.
 #[derive(Debug, clap::Args)]
@@ -16,9 +18,11 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-/// Run `bosun validate`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    match manifest::load(&args.dir) {
+/// Run `bosun validate`; files are read inside the folder and below `allow`.
+pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let confine = Confinement::new(&args.dir).allow(allow);
+    match manifest::load_confined(&args.dir, &env, &confine) {
         Ok(desired) => {
             for warning in &desired.warnings {
                 eprintln!("{warning}");

@@ -15,6 +15,7 @@ use super::api::{
 };
 use super::model::{self, FileObject, Origin, Project, Service};
 use super::{Error, Issue, parse};
+use crate::source::{Confinement, Escape};
 
 /// The label docker puts on every stack object.
 pub const LABEL_NAMESPACE: &str = "com.docker.stack.namespace";
@@ -137,7 +138,7 @@ pub fn convert(project: &Project, namespace: &str) -> Result<StackObjects, Error
             secret.name.clone()
         };
         let data = if secret.driver.is_empty() {
-            match read_content(secret) {
+            match read_content(secret, project.confinement.as_ref()) {
                 Ok(d) => d,
                 Err(e) => {
                     cx.fail(
@@ -168,7 +169,7 @@ pub fn convert(project: &Project, namespace: &str) -> Result<StackObjects, Error
         if config.external {
             continue;
         }
-        let data = match read_content(config) {
+        let data = match read_content(config, project.confinement.as_ref()) {
             Ok(d) => d,
             Err(e) => {
                 cx.fail(
@@ -227,8 +228,21 @@ fn template_driver(o: &FileObject) -> Option<Driver> {
     })
 }
 
-fn read_content(o: &FileObject) -> Result<Vec<u8>, String> {
-    let path = std::path::Path::new(&o.file);
+/// The content of a config or secret file; with a confinement, checked
+/// again here (validation checked it at load, the file may have changed).
+fn read_content(o: &FileObject, confine: Option<&Confinement>) -> Result<Vec<u8>, String> {
+    let real;
+    let mut path = std::path::Path::new(&o.file);
+    if let Some(confine) = confine {
+        real = match confine.check(path) {
+            Ok(real) => real,
+            Err(e @ Escape::Outside { .. }) => return Err(format!("\"{}\" {e}", o.file)),
+            Err(Escape::Unresolved { source }) => {
+                return Err(format!("open {}: {}", o.file, io_text(&source)));
+            }
+        };
+        path = &real;
+    }
     if path.is_dir() {
         return Err(format!("read {}: is a directory", o.file));
     }

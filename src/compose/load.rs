@@ -5,6 +5,7 @@
 //! `resolveVolumePaths` (relative and `~` bind sources).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::Issue;
 use super::model::{
@@ -14,6 +15,7 @@ use super::model::{
 };
 use super::parse;
 use super::tree::{Tree, Val, go_float};
+use crate::source::{Confinement, Escape};
 use crate::yaml::Pos;
 
 /// Loading context for one file.
@@ -23,6 +25,8 @@ pub struct Ld<'a> {
     pub working_dir: &'a str,
     pub home: Option<&'a str>,
     pub env: &'a BTreeMap<String, String>,
+    /// Where `env_file`s and config and secret `file`s may be read from.
+    pub confine: Option<&'a Confinement>,
     pub issues: Vec<Issue>,
     pub warnings: Vec<String>,
 }
@@ -404,7 +408,15 @@ fn load_file_object(ld: &mut Ld<'_>, kind: &str, name: &str, pos: Pos, t: &Tree)
             );
         }
     } else {
-        o.file = parse::abs_path(ld.working_dir, &o.file);
+        let written = std::mem::take(&mut o.file);
+        o.file = parse::abs_path(ld.working_dir, &written);
+        if let Some(confine) = ld.confine
+            && let Err(e @ Escape::Outside { .. }) = confine.check(Path::new(&o.file))
+        {
+            let at = t.get("file").map_or(pos, |f| f.pos);
+            let field = format!("{path}.file");
+            ld.err(at, &field, format!("{field}: \"{written}\" {e}"));
+        }
     }
     o
 }
@@ -820,7 +832,17 @@ fn load_service(ld: &mut Ld<'_>, name: &str, pos: Pos, t: &Tree) -> Service {
         let env_pos = t.get("env_file").map_or(pos, |e| e.pos);
         for f in &s.env_file {
             let file = parse::abs_path(ld.working_dir, f);
-            match std::fs::read(&file) {
+            let real = match ld.confine.map(|c| c.check(Path::new(&file))) {
+                None => Ok(PathBuf::from(&file)),
+                Some(Ok(real)) => Ok(real),
+                Some(Err(e @ Escape::Outside { .. })) => {
+                    let field = p("env_file");
+                    ld.err(env_pos, &field, format!("{field}: \"{f}\" {e}"));
+                    continue;
+                }
+                Some(Err(Escape::Unresolved { source })) => Err(source),
+            };
+            match real.and_then(std::fs::read) {
                 Ok(bytes) => match parse_env_file(&bytes, ld.env) {
                     Ok(lines) => {
                         for l in lines {

@@ -72,6 +72,7 @@ pub use bosun::{LABEL_MANAGED_BY, LABEL_OWNER, LABEL_SPEC_HASH, bosunify, spec_h
 pub use convert::{LABEL_IMAGE, LABEL_NAMESPACE, StackObjects, convert};
 pub use model::Project;
 
+use crate::source::Confinement;
 use tree::{Tree, Val};
 
 /// How to load compose files.
@@ -269,6 +270,25 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Result<Project> {
 
 /// Load several (name, text) sources and merge them in order.
 pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<Project> {
+    load_sources_in(sources, opts, None)
+}
+
+/// [`load_sources`], reading `env_file`s and (at [`convert()`]) config and
+/// secret `file`s only when they resolve inside `confine`; a `file` that
+/// resolves elsewhere is an error at its line.
+pub fn load_sources_confined(
+    sources: &[(String, String)],
+    opts: &LoadOptions,
+    confine: &Confinement,
+) -> Result<Project> {
+    load_sources_in(sources, opts, Some(confine))
+}
+
+fn load_sources_in(
+    sources: &[(String, String)],
+    opts: &LoadOptions,
+    confine: Option<&Confinement>,
+) -> Result<Project> {
     let mut nodes = Vec::new();
     let mut issues = Vec::new();
     for (name, text) in sources {
@@ -280,13 +300,30 @@ pub fn load_sources(sources: &[(String, String)], opts: &LoadOptions) -> Result<
     if !issues.is_empty() {
         return Err(Error { issues });
     }
-    load_nodes(&nodes, opts)
+    load_nodes_in(&nodes, opts, confine)
 }
 
 /// Load several already-parsed (name, document) sources and merge them in
 /// order. Positions are those of the nodes, so an inline compose document
 /// inside a manifest reports the manifest's own lines.
 pub fn load_nodes(sources: &[(String, crate::yaml::Node)], opts: &LoadOptions) -> Result<Project> {
+    load_nodes_in(sources, opts, None)
+}
+
+/// [`load_nodes`] with reads confined like [`load_sources_confined`].
+pub fn load_nodes_confined(
+    sources: &[(String, crate::yaml::Node)],
+    opts: &LoadOptions,
+    confine: &Confinement,
+) -> Result<Project> {
+    load_nodes_in(sources, opts, Some(confine))
+}
+
+fn load_nodes_in(
+    sources: &[(String, crate::yaml::Node)],
+    opts: &LoadOptions,
+    confine: Option<&Confinement>,
+) -> Result<Project> {
     if sources.is_empty() {
         return Err(Error::one(
             "",
@@ -394,6 +431,7 @@ pub fn load_nodes(sources: &[(String, crate::yaml::Node)], opts: &LoadOptions) -
             working_dir: &working_dir,
             home: home.as_deref(),
             env: &opts.env,
+            confine,
             issues: Vec::new(),
             warnings: Vec::new(),
         };
@@ -418,6 +456,7 @@ pub fn load_nodes(sources: &[(String, crate::yaml::Node)], opts: &LoadOptions) -
     for over in iter {
         merge::merge(&mut project, over);
     }
+    project.confinement = confine.cloned();
     for s in &project.services {
         if s.image.is_empty() {
             issues.push(Issue {

@@ -26,6 +26,9 @@ pub struct Project {
     pub secrets: BTreeMap<String, FileObject>,
     pub configs: BTreeMap<String, FileObject>,
     pub(crate) warnings: Vec<String>,
+    /// Where [`convert`](super::convert()) may read config and secret
+    /// files; `None` (a project loaded without confinement): anywhere.
+    pub(crate) confinement: Option<crate::source::Confinement>,
 }
 
 impl Project {

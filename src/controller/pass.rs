@@ -11,7 +11,7 @@
 //! source shows an invalid revision.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::status::{Condition, ObjectStatus, PassResult};
@@ -19,6 +19,7 @@ use crate::apply::{self, Outcome, Report};
 use crate::compose::LABEL_SPEC_HASH;
 use crate::manifest;
 use crate::plan::{self, Action, DesiredState, ObjectKind, Plan};
+use crate::source::Confinement;
 use crate::swarm::{self, Api, Snapshot};
 
 /// How a pass runs.
@@ -37,6 +38,9 @@ pub struct PassOptions {
     pub name_prefix: String,
     /// The instance scope (`--scope`, [`crate::plan::LABEL_SCOPE`]).
     pub scope: Option<String>,
+    /// Folders files may be read from besides the source root
+    /// (`--allow-path`, [`crate::source::confine`]).
+    pub allow_paths: Vec<PathBuf>,
 }
 
 impl Default for PassOptions {
@@ -47,6 +51,7 @@ impl Default for PassOptions {
             unchanged: false,
             name_prefix: String::new(),
             scope: None,
+            allow_paths: Vec::new(),
         }
     }
 }
@@ -55,6 +60,13 @@ impl PassOptions {
     #[must_use]
     pub fn scope(mut self, scope: Option<String>) -> Self {
         self.scope = scope.filter(|s| !s.is_empty());
+        self
+    }
+
+    /// Also read files below these folders, outside the source root.
+    #[must_use]
+    pub fn allow_paths(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.allow_paths = dirs;
         self
     }
 
@@ -175,13 +187,26 @@ pub struct Loaded {
 }
 
 /// Load and validate the manifests under `dir` and build the desired state;
-/// `Err` carries the diagnostics (file, line, field) as text.
+/// `Err` carries the diagnostics (file, line, field) as text. Files are read
+/// only inside `dir`.
 pub fn load(
     dir: &Path,
     env: &BTreeMap<String, String>,
     scope: Option<&str>,
 ) -> Result<Loaded, String> {
-    let desired = manifest::load(dir).map_err(|d| d.to_string())?;
+    load_confined(dir, &Confinement::new(dir), env, scope)
+}
+
+/// [`load`], reading files only where `confine` allows (the source root,
+/// which for a git source is the whole checkout, and `--allow-path`).
+pub fn load_confined(
+    dir: &Path,
+    confine: &Confinement,
+    env: &BTreeMap<String, String>,
+    scope: Option<&str>,
+) -> Result<Loaded, String> {
+    let process: BTreeMap<String, String> = std::env::vars().collect();
+    let desired = manifest::load_confined(dir, &process, confine).map_err(|d| d.to_string())?;
     let warnings = desired.warnings.iter().map(ToString::to_string).collect();
     let state = DesiredState::build(&desired, env)
         .map_err(|e| format!("error: {e}"))?
@@ -196,7 +221,8 @@ pub async fn run_pass(
     env: &BTreeMap<String, String>,
     opts: &PassOptions,
 ) -> PassOutcome {
-    match load(dir, env, opts.scope.as_deref()) {
+    let confine = Confinement::new(dir).allow(&opts.allow_paths);
+    match load_confined(dir, &confine, env, opts.scope.as_deref()) {
         Ok(loaded) => {
             let mut out = enforce(api, &loaded.state, opts).await;
             out.warnings = loaded.warnings;

@@ -32,6 +32,7 @@ use super::metrics::Metrics;
 use super::pass::{self, FailureCause, Loaded, PassOptions, PassOutcome};
 use super::scheduler::{self, Activity, Trigger, Triggers};
 use super::status::{LeaseStatus, PassResult, PassStatus, SourceStatus, StatusHandle, rfc3339};
+use crate::source::Confinement;
 use crate::source::dir::{self, DirSource};
 use crate::source::git::{GitConfig, GitSource, redact};
 use crate::swarm::Client;
@@ -344,7 +345,14 @@ impl Worker {
         let loaded_rev = self.loaded.as_ref().map(|(r, _)| r.clone());
         let invalid_rev = self.invalid.as_ref().map(|(r, _)| r.clone());
         if loaded_rev.as_deref() != Some(&revision) && invalid_rev.as_deref() != Some(&revision) {
-            match pass::load(&self.dir, &self.env, self.opts.scope.as_deref()) {
+            // The source root: the folder, or the whole git checkout (a
+            // manifest under `--path` may name files elsewhere in the repository).
+            let root = self
+                .git
+                .as_ref()
+                .map_or(self.dir.as_path(), |g| g.config().checkout_dir.as_path());
+            let confine = Confinement::new(root).allow(&self.opts.allow_paths);
+            match pass::load_confined(&self.dir, &confine, &self.env, self.opts.scope.as_deref()) {
                 Ok(l) => {
                     for w in &l.warnings {
                         tracing::warn!("{w}");

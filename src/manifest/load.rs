@@ -26,10 +26,12 @@ use super::{
 use super::{
     ClusterPolicySpec, NetworkSpec, NodeLabelsSpec, PlacementPolicySpec, StackSpec, VipPolicySpec,
 };
+use crate::source::{Confinement, Escape};
 use crate::yaml::{self, Node, Path};
 
 /// Load and validate every manifest under `dir`, reading environment
-/// variables (`auth.passwordEnv`) from the process.
+/// variables (`auth.passwordEnv`) from the process. Files are read only
+/// inside `dir` ([`load_confined`] to say otherwise).
 pub fn load(dir: &FsPath) -> Result<Desired, Diagnostics> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     load_with(dir, &env)
@@ -39,6 +41,18 @@ pub fn load(dir: &FsPath) -> Result<Desired, Diagnostics> {
 pub fn load_with(
     dir: &FsPath,
     env: &std::collections::BTreeMap<String, String>,
+) -> Result<Desired, Diagnostics> {
+    load_confined(dir, env, &Confinement::new(dir))
+}
+
+/// [`load_with`], reading files (manifests, compose files, env files,
+/// config and secret contents, password files) only where `confine` allows:
+/// a file that resolves elsewhere is an error of the field that names it,
+/// and the whole set is invalid.
+pub fn load_confined(
+    dir: &FsPath,
+    env: &std::collections::BTreeMap<String, String>,
+    confine: &Confinement,
 ) -> Result<Desired, Diagnostics> {
     let shown = dir.display().to_string();
     let fail = |message: String| Err(Diagnostics(vec![Diagnostic::error(shown.clone(), message)]));
@@ -53,7 +67,10 @@ pub fn load_with(
             "no such directory".into()
         });
     }
-    let mut cx = Cx::new(env);
+    if let Err(e @ Escape::Outside { .. }) = confine.check(&root) {
+        return fail(format!("the manifest folder {e}"));
+    }
+    let mut cx = Cx::new(env, confine);
     let mut files = Vec::new();
     walk(&root, FsPath::new(""), &shown, &mut files, &mut cx);
     files.sort();
@@ -71,6 +88,7 @@ pub fn load_with(
     }
     let mut desired = Desired {
         root,
+        confinement: confine.clone(),
         ..Desired::default()
     };
     let mut cluster_policies = Vec::new();
@@ -143,7 +161,9 @@ pub fn load_with(
 }
 
 /// Collect YAML files below `dir` (relative paths), skipping hidden entries
-/// and not following symlinked directories (no loops).
+/// and not following symlinked directories (no loops). A symlinked file is
+/// collected when it resolves inside the confinement, and is an error when
+/// it resolves outside.
 fn walk(dir: &FsPath, rel: &FsPath, shown: &str, out: &mut Vec<PathBuf>, cx: &mut Cx) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -170,8 +190,22 @@ fn walk(dir: &FsPath, rel: &FsPath, shown: &str, out: &mut Vec<PathBuf>, cx: &mu
         let child_rel = rel.join(&name);
         if file_type.is_dir() {
             walk(&entry.path(), &child_rel, shown, out, cx);
-        } else if is_yaml_name(name_str) && entry.path().is_file() {
+        } else if is_yaml_name(name_str) && file_type.is_file() {
             out.push(child_rel);
+        } else if is_yaml_name(name_str) && file_type.is_symlink() {
+            match cx.confine.check(&entry.path()) {
+                Ok(target) if target.is_file() => out.push(child_rel),
+                Err(e @ Escape::Outside { .. }) => {
+                    let name = FsPath::new(shown).join(&child_rel).display().to_string();
+                    let link = std::fs::read_link(entry.path()).unwrap_or_default();
+                    cx.push(Diagnostic::error(
+                        name,
+                        format!("symlink to \"{}\" {e}", link.display()),
+                    ));
+                }
+                // Dangling or a directory: not a manifest file.
+                Ok(_) | Err(Escape::Unresolved { .. }) => {}
+            }
         }
     }
 }
@@ -203,7 +237,23 @@ fn is_manifest_doc(doc: &Node) -> bool {
 }
 
 fn load_file(abs: &FsPath, display: &str, out: &mut Vec<Manifest>, cx: &mut Cx) {
-    let bytes = match std::fs::read(abs) {
+    // Checked again at the read: the walk saw a regular file or a symlink
+    // inside, but either may have been swapped since.
+    let real = match cx.confine.check(abs) {
+        Ok(real) => real,
+        Err(e @ Escape::Outside { .. }) => {
+            cx.push(Diagnostic::error(display, format!("manifest file {e}")));
+            return;
+        }
+        Err(Escape::Unresolved { source }) => {
+            cx.push(Diagnostic::error(
+                display,
+                format!("cannot read file: {source}"),
+            ));
+            return;
+        }
+    };
+    let bytes = match std::fs::read(real) {
         Ok(b) => b,
         Err(e) => {
             cx.push(Diagnostic::error(display, format!("cannot read file: {e}")));

@@ -8,7 +8,8 @@
 //! run, each with file, line, column and field path.
 //!
 //! Pure: no Docker, no async. Referenced files (compose files, env files,
-//! VRRP password files) are read from disk, nothing else.
+//! VRRP password files) are read from disk, nothing else, and only when they
+//! resolve inside the source root ([`crate::source::confine`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +20,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::source::Confinement;
 use crate::yaml::{self, Path, Pos};
 
 mod cluster;
@@ -38,7 +40,7 @@ mod vip;
 pub use cluster::{ClusterPolicySpec, Quorum, Recovery};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::Duration;
-pub use load::{load, load_with};
+pub use load::{load, load_confined, load_with};
 pub use meta::{
     Metadata, NodeSelector, Role, check_label_key, check_name, did_you_mean, glob_match,
 };
@@ -46,6 +48,7 @@ pub use network::{Ipam, IpamConfig, NetworkSpec};
 pub use node_labels::{Availability, NodeLabelRule, NodeLabelsSpec};
 pub use placement::{Constraint, ConstraintOp, PlacementPolicySpec, Preference, ServiceSelector};
 pub use stack::{ResolveImage, StackSpec, Wait};
+pub(crate) use validate::normalize;
 pub use vip::{CheckType, VipAuth, VipCheck, VipNodes, VipPolicySpec};
 
 /// The one API version this build understands.
@@ -297,6 +300,10 @@ pub enum Manifest {
 pub struct Desired {
     /// The folder, absolute.
     pub root: PathBuf,
+    /// Where files named by the manifests may be read from (the source
+    /// root and the folders allowed besides it); later reads (conversion
+    /// when the environment changed) check again through it.
+    pub confinement: Confinement,
     pub networks: Vec<Network>,
     pub stacks: Vec<Stack>,
     pub node_labels: Vec<NodeLabels>,

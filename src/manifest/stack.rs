@@ -10,6 +10,7 @@ use super::meta::{string_map, string_map_schema};
 use super::validate::{self, Cx};
 use super::{Diagnostic, Duration, Kind, Manifest, Object, ObjectRef, Spec, Stack, check_name};
 use crate::compose;
+use crate::source::{Confinement, Escape};
 use crate::yaml::Path;
 
 /// A stack: one or more compose files (or inline compose), deployed under the
@@ -214,18 +215,29 @@ fn shown(path: &std::path::Path) -> String {
         .to_string()
 }
 
+/// `file` resolved inside `confine`, or why not (for messages).
+fn confined(confine: &Confinement, file: &std::path::Path) -> Result<PathBuf, String> {
+    confine.check(file).map_err(|e| match e {
+        Escape::Outside { .. } => format!("\"{}\" {e}", file.display()),
+        Escape::Unresolved { .. } => e.to_string(),
+    })
+}
+
 impl Stack {
     /// The interpolation environment of this stack's compose files, first
     /// match winning: the manifest's `env`, then its `envFiles` (a later file
     /// wins over an earlier one), then `process` (bosun's own environment).
-    /// Paths must be resolved (as [`super::load`] leaves them).
+    /// Paths must be resolved (as [`super::load`] leaves them); each file is
+    /// read only when it resolves inside `confine`.
     pub fn compose_env(
         &self,
         process: &BTreeMap<String, String>,
+        confine: &Confinement,
     ) -> Result<BTreeMap<String, String>, String> {
         let mut env = process.clone();
         for file in &self.spec.env_files {
-            let text = std::fs::read_to_string(file)
+            let text = confined(confine, file)
+                .and_then(|real| std::fs::read_to_string(real).map_err(|e| e.to_string()))
                 .map_err(|e| format!("{}: cannot read env file: {e}", shown(file)))?;
             for (_, key, value) in validate::env_lines(&text) {
                 if let Some(value) = value {
@@ -241,13 +253,16 @@ impl Stack {
     /// `compose`) exactly as `docker stack deploy` would, with
     /// [`Stack::compose_env`]. Relative paths in compose files resolve
     /// against the first file's directory, as docker does; inline compose
-    /// resolves against the manifest's directory.
+    /// resolves against the manifest's directory. Every file (compose files,
+    /// env files, their `env_file`s and config and secret `file`s) is read
+    /// only when it resolves inside `confine`.
     pub fn load_compose(
         &self,
         process: &BTreeMap<String, String>,
+        confine: &Confinement,
     ) -> Result<compose::Project, compose::Error> {
         let env = self
-            .compose_env(process)
+            .compose_env(process, confine)
             .map_err(|message| compose::Error {
                 issues: vec![compose::Issue {
                     file: self.source.display.clone(),
@@ -264,7 +279,9 @@ impl Stack {
             let mut sources = Vec::new();
             let mut issues = Vec::new();
             for file in &self.spec.compose_files {
-                match std::fs::read_to_string(file) {
+                let text = confined(confine, file)
+                    .and_then(|real| std::fs::read_to_string(real).map_err(|e| e.to_string()));
+                match text {
                     Ok(text) => sources.push((shown(file), text)),
                     Err(e) => issues.push(compose::Issue {
                         file: shown(file),
@@ -278,7 +295,7 @@ impl Stack {
             if !issues.is_empty() {
                 return Err(compose::Error { issues });
             }
-            return compose::load_sources(&sources, &opts);
+            return compose::load_sources_confined(&sources, &opts, confine);
         }
         let dir = self
             .source
@@ -292,7 +309,7 @@ impl Stack {
             .lookup(&Path::parse("spec.compose").0)
             .cloned()
             .unwrap_or_else(|| crate::yaml::Node::scalar("", self.source.pos));
-        compose::load_nodes(&[(self.source.display.clone(), node)], &opts)
+        compose::load_nodes_confined(&[(self.source.display.clone(), node)], &opts, confine)
     }
 
     /// Load and convert this stack's compose into the swarm objects `docker
@@ -300,8 +317,9 @@ impl Stack {
     pub fn convert(
         &self,
         process: &BTreeMap<String, String>,
+        confine: &Confinement,
     ) -> Result<compose::StackObjects, compose::Error> {
-        let project = self.load_compose(process)?;
+        let project = self.load_compose(process, confine)?;
         compose::convert(&project, self.name())
     }
 }
@@ -324,7 +342,7 @@ pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) -> Option<compose::StackOb
             cx.push(d);
         }
     };
-    let project = match obj.load_compose(cx.env_map()) {
+    let project = match obj.load_compose(cx.env_map(), cx.confine) {
         Ok(p) => p,
         Err(e) => {
             report(cx, e);

@@ -563,3 +563,73 @@ fn kinds_and_refs_parse_with_suggestions() {
     assert!("Stack/".parse::<ObjectRef>().is_err());
     assert_eq!("Stack/a".parse::<ObjectRef>().unwrap().name, "a");
 }
+
+#[test]
+fn files_swapped_for_symlinks_out_after_validation_are_refused_when_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    };
+    write(
+        "stack.yaml",
+        &format!(
+            "{H}kind: Stack\nmetadata: {{name: app}}\nspec:\n  composeFiles: [compose.yml]\n  envFiles: [app.env]\n"
+        ),
+    );
+    write(
+        "compose.yml",
+        "services:\n  db:\n    image: postgres:16\n    secrets: [db]\n    env_file: [db.env]\nsecrets:\n  db:\n    file: db.txt\n",
+    );
+    for f in ["db.txt", "app.env", "db.env"] {
+        write(f, "A=1\n");
+    }
+    let env = std::collections::BTreeMap::new();
+    let desired = load_with(dir.path(), &env).unwrap_or_else(|d| panic!("{d}"));
+    let stack = &desired.stacks[0];
+    assert!(stack.convert(&env, &desired.confinement).is_ok());
+
+    // Each file in turn becomes a symlink to a host file: the read after
+    // validation checks again.
+    for f in ["db.txt", "app.env", "db.env", "compose.yml"] {
+        let path = dir.path().join(f);
+        let saved = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+        let err = stack
+            .convert(&env, &desired.confinement)
+            .expect_err("escape refused")
+            .to_string();
+        assert!(
+            err.contains("resolves to /etc/hostname, outside the source root"),
+            "{f}: {err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, saved).unwrap();
+    }
+}
+
+#[test]
+fn a_desired_state_without_a_confinement_reads_nothing() {
+    let desired = load_files(
+        &[
+            (
+                "s.yaml",
+                &format!(
+                    "{H}kind: Stack\nmetadata: {{name: app}}\nspec:\n  composeFiles: [c.yml]\n"
+                ),
+            ),
+            ("c.yml", "services:\n  web:\n    image: nginx:1.27\n"),
+        ],
+        &[],
+    );
+    // The temp dir is gone, but the stack holds its compose file's path: a
+    // default confinement refuses before looking.
+    let stack = &desired.unwrap().stacks[0];
+    let env = std::collections::BTreeMap::new();
+    let err = stack
+        .convert(&env, &crate::source::Confinement::default())
+        .expect_err("nothing allowed");
+    assert!(err.to_string().contains("compose file"), "{err}");
+}

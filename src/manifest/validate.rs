@@ -9,19 +9,23 @@ use super::{
     ClusterPolicy, Diagnostic, Kind, Network, NodeLabels, Object, ObjectRef, PlacementPolicy,
     Severity, Spec, Stack, VipPolicy, did_you_mean,
 };
+use crate::source::{Confinement, Escape};
 use crate::yaml::{self, Path};
 
 /// Where checks report to, and what they may look up.
 pub(crate) struct Cx<'a> {
     pub(crate) out: Vec<Diagnostic>,
     env: &'a BTreeMap<String, String>,
+    /// Where referenced files may be read from.
+    pub(crate) confine: &'a Confinement,
 }
 
 impl<'a> Cx<'a> {
-    pub(crate) fn new(env: &'a BTreeMap<String, String>) -> Self {
+    pub(crate) fn new(env: &'a BTreeMap<String, String>, confine: &'a Confinement) -> Self {
         Cx {
             out: Vec::new(),
             env,
+            confine,
         }
     }
 
@@ -60,8 +64,9 @@ impl<'a> Cx<'a> {
     }
 
     /// Resolve a file named in a manifest (relative to the manifest, or
-    /// absolute) and check that it exists. Returns its absolute path and the
-    /// name diagnostics use for it.
+    /// absolute) and check that it exists inside the confinement. Returns
+    /// its resolved path (symlinks followed: read this one) and the name
+    /// diagnostics use for it.
     pub(crate) fn referenced_file<S: Spec>(
         &mut self,
         obj: &Object<S>,
@@ -74,13 +79,14 @@ impl<'a> Cx<'a> {
             return None;
         }
         let (abs, display) = resolve(&obj.source, file);
-        if abs.is_file() {
-            return Some((abs, display));
-        }
-        let why = if abs.is_dir() {
-            "is a directory"
-        } else {
-            "not found"
+        let why = match self.confine.check(&abs) {
+            Ok(real) if real.is_file() => return Some((real, display)),
+            Ok(_) => "is a directory",
+            Err(e @ Escape::Outside { .. }) => {
+                self.error(obj, path, format!("\"{}\" {e}", file.display()));
+                return None;
+            }
+            Err(Escape::Unresolved { .. }) => "not found",
         };
         self.error(
             obj,

@@ -127,7 +127,7 @@ impl DesiredState {
             let objects = match desired.converted.get(stack.name()) {
                 Some(c) if c.env == *process_env => c.objects.clone(),
                 _ => stack
-                    .convert(process_env)
+                    .convert(process_env, &desired.confinement)
                     .map_err(|source| Error::ConvertFailed {
                         stack: stack.name().to_string(),
                         file: stack.source.to_string(),
