@@ -9,6 +9,7 @@ mod http;
 mod inswarm;
 mod lease;
 mod plan;
+mod precheck;
 mod reconcile;
 mod run;
 mod sandbox;
