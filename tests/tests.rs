@@ -8,6 +8,7 @@ mod examples;
 mod http;
 mod inswarm;
 mod lease;
+mod pipe;
 mod plan;
 mod precheck;
 mod reconcile;

@@ -47,19 +47,19 @@ pub(crate) fn desired(dir: &Path, scope: Option<&str>) -> Option<DesiredState> {
     let desired = match manifest::load(dir) {
         Ok(d) => d,
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            eprintln!("invalid manifests: nothing planned");
+            // Nowhere to report a stderr that cannot be written.
+            let _ = crate::errln!("{diagnostics}\ninvalid manifests: nothing planned");
             return None;
         }
     };
     for warning in &desired.warnings {
-        eprintln!("{warning}");
+        let _ = crate::errln!("{warning}");
     }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     match DesiredState::build(&desired, &env) {
         Ok(state) => Some(state.with_scope(scope)),
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = crate::errln!("error: {e}");
             None
         }
     }
@@ -148,11 +148,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         &plan::Options::default().prune(!args.no_prune),
     );
     match args.output {
-        Output::Json => println!(
+        Output::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&plan.to_json()).context("render the plan")?
-        ),
-        Output::Text => print!("{}", plan.render_text(std::io::stdout().is_terminal())),
+        )?,
+        Output::Text => crate::out!("{}", plan.render_text(std::io::stdout().is_terminal()))?,
     }
     Ok(if !plan.errors.is_empty() {
         ExitCode::from(2)
