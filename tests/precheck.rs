@@ -18,7 +18,7 @@ fn prefix(test: &str) -> String {
 
 /// A Stack manifest with inline compose.
 fn stack(name: &str, compose: &str) -> String {
-    let indented: String = compose.lines().map(|l| format!("    {l}\n")).collect();
+    let indented: String = compose.lines().flat_map(|l| ["    ", l, "\n"]).collect();
     format!(
         "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n{indented}---\n"
     )

@@ -460,7 +460,7 @@ fn sized_stack(dir: &Path, config_bytes: usize, secret_bytes: usize) {
     std::fs::write(dir.join("site.conf"), "c".repeat(config_bytes)).unwrap();
     std::fs::write(
         dir.join("key.pem"),
-        "SECRETVALUE".repeat(secret_bytes / 11 + 1)[..secret_bytes].as_bytes(),
+        &"SECRETVALUE".repeat(secret_bytes / 11 + 1).as_bytes()[..secret_bytes],
     )
     .unwrap();
 }

@@ -150,9 +150,8 @@ impl Sources {
     /// The place of the item of the sequence at `seq` that `pick` picks.
     fn item(&self, seq: &Path, origin: &model::Origin, pick: impl Fn(&Node) -> bool) -> Place {
         for (file, doc, prefix) in self.docs.iter().rev() {
-            let items = match doc.lookup(&seq.0).map(|n| &n.value) {
-                Some(crate::yaml::Value::Seq(items)) => items,
-                _ => continue,
+            let Some(crate::yaml::Value::Seq(items)) = doc.lookup(&seq.0).map(|n| &n.value) else {
+                continue;
             };
             if let Some(i) = items.iter().position(&pick) {
                 return self.at(file, doc, prefix, &seq.index(i));
