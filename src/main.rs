@@ -1,6 +1,7 @@
 //! The `bosun` binary: parse arguments, set up logging, run, map to exit codes.
 //!
 //! Exit codes: 0 success, 1 "differences found" (plan), 2 error or invalid input.
+//! Output into a closed pipe is dropped; the command keeps its exit code.
 
 use std::process::ExitCode;
 
@@ -20,7 +21,8 @@ fn main() -> ExitCode {
     match bosun::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // A stderr that cannot be written leaves only the exit code.
+            let _ = bosun::errln!("error: {err:#}");
             ExitCode::from(2)
         }
     }

@@ -440,3 +440,66 @@ fn no_input_makes_validation_panic() {
         let _ = bosun::manifest::load(&root);
     }
 }
+
+/// A stack whose web service mounts a config and a secret of the given
+/// sizes (the secret filled with a marker that must never be printed).
+fn sized_stack(dir: &Path, config_bytes: usize, secret_bytes: usize) {
+    write_all(
+        dir,
+        &[
+            (
+                "stack.yaml",
+                "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: app}\nspec:\n  composeFiles: [compose.yml]\n",
+            ),
+            (
+                "compose.yml",
+                "services:\n  web:\n    image: nginx\n    configs: [site]\n    secrets: [key]\nconfigs:\n  site:\n    file: ./site.conf\nsecrets:\n  key:\n    file: ./key.pem\n",
+            ),
+        ],
+    );
+    std::fs::write(dir.join("site.conf"), "c".repeat(config_bytes)).unwrap();
+    std::fs::write(
+        dir.join("key.pem"),
+        &"SECRETVALUE".repeat(secret_bytes / 11 + 1).as_bytes()[..secret_bytes],
+    )
+    .unwrap();
+}
+
+/// Measured on dockerd 20.10: a config of 1023999 bytes is created, one of
+/// 1024000 is refused ("config data must be larger than 0 and less than
+/// 1024000 bytes"); secrets likewise at 511999 and 512000.
+#[test]
+fn configs_and_secrets_one_byte_under_swarms_limits_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    sized_stack(dir.path(), 1000 * 1024 - 1, 500 * 1024 - 1);
+    let out = bosun_validate(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn configs_and_secrets_at_swarms_limits_are_refused_without_showing_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    sized_stack(dir.path(), 1000 * 1024, 500 * 1024);
+    let out = bosun_validate(dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let shown = dir.path().display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{shown}/compose.yml:8:5: error: Stack/app: configs.site.file: config `site` is 1024000 bytes; swarm refuses configs of 1024000 bytes (1000 KiB) or more"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{shown}/compose.yml:11:5: error: Stack/app: secrets.key.file: secret `key` is 512000 bytes; swarm refuses secrets of 512000 bytes (500 KiB) or more"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("SECRETVALUE") && !stdout.contains("SECRETVALUE"),
+        "{stderr}"
+    );
+}

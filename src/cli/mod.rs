@@ -2,7 +2,14 @@
 //!
 //! Each command module exposes `Args` (clap) and `run(args) -> Result<ExitCode>`;
 //! `main` prints any error chain and exits 2.
+//!
+//! Commands write through [`out!`](crate::out) and [`err!`](crate::err),
+//! never `println!`: Rust ignores SIGPIPE, so `println!` into a closed pipe
+//! (`bosun plan DIR | head -1`) panics. These drop what a closed pipe no
+//! longer reads and the command ends with its own exit code.
 
+use std::fmt;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -62,6 +69,49 @@ pub enum Command {
     Sandbox(sandbox::Args),
 }
 
+/// `print!` to stdout, returning `io::Result<()>`; output nobody reads any
+/// more (a closed pipe) is dropped, not an error.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_to(&mut ::std::io::stdout().lock(), format_args!($($arg)*))
+    };
+}
+
+/// `println!` to stdout, like [`out!`](crate::out).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out!("{}\n", format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` to stderr, like [`err!`](crate::err).
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::err!("{}\n", format_args!($($arg)*))
+    };
+}
+
+/// `eprint!` that tolerates a closed stderr like [`out!`](crate::out).
+#[macro_export]
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::cli::write_to(&mut ::std::io::stderr().lock(), format_args!($($arg)*))
+    };
+}
+
+/// Write and flush `args`; a broken pipe (the reader went away) is not an
+/// error: the text is dropped and the command goes on to its exit code.
+#[doc(hidden)]
+pub fn write_to(w: &mut impl Write, args: fmt::Arguments<'_>) -> io::Result<()> {
+    match w.write_fmt(args).and_then(|()| w.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Run the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -103,8 +153,39 @@ fn colour_logs(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> 
 #[cfg(test)]
 mod tests {
     use std::ffi::OsStr;
+    use std::io::{self, Write};
 
-    use super::colour_logs;
+    use super::{colour_logs, write_to};
+
+    /// A writer whose reader has gone away.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer that fails for another reason.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(28))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writing_into_a_closed_pipe_is_not_an_error_but_other_write_errors_are() {
+        assert!(write_to(&mut ClosedPipe, format_args!("plan\n")).is_ok());
+        assert!(write_to(&mut Full, format_args!("plan\n")).is_err());
+    }
 
     #[test]
     fn logs_should_be_coloured_only_on_a_terminal_without_no_color() {

@@ -51,18 +51,18 @@ pub(crate) fn desired(dir: &Path, allow: &[PathBuf], scope: Option<&str>) -> Opt
     let desired = match manifest::load_confined(dir, &env, &confine) {
         Ok(d) => d,
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            eprintln!("invalid manifests: nothing planned");
+            // Nowhere to report a stderr that cannot be written.
+            let _ = crate::errln!("{diagnostics}\ninvalid manifests: nothing planned");
             return None;
         }
     };
     for warning in &desired.warnings {
-        eprintln!("{warning}");
+        let _ = crate::errln!("{warning}");
     }
     match DesiredState::build(&desired, &env) {
         Ok(state) => Some(state.with_scope(scope)),
         Err(e) => {
-            eprintln!("error: {e}");
+            let _ = crate::errln!("error: {e}");
             None
         }
     }
@@ -156,11 +156,11 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
         &plan::Options::default().prune(!args.no_prune),
     );
     match args.output {
-        Output::Json => println!(
+        Output::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&plan.to_json()).context("render the plan")?
-        ),
-        Output::Text => print!("{}", plan.render_text(std::io::stdout().is_terminal())),
+        )?,
+        Output::Text => crate::out!("{}", plan.render_text(std::io::stdout().is_terminal()))?,
     }
     Ok(if !plan.errors.is_empty() {
         ExitCode::from(2)

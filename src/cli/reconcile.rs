@@ -62,18 +62,18 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
         if let Some(plan) = &out.plan
             && (!plan.actions.is_empty() || !plan.errors.is_empty())
         {
-            print!("{}", plan.render_text(color));
+            crate::out!("{}", plan.render_text(color))?;
         }
         if out.result == PassResult::Success {
             let summary = out.report.as_ref().map(Report::summary).unwrap_or_default();
-            println!("converged: {summary}");
+            crate::outln!("converged: {summary}")?;
             return Ok(ExitCode::SUCCESS);
         }
         match (out.cause, out.error) {
             // The daemon went away after applying: an error of the command.
             (Some(FailureCause::Unreachable), Some(e)) => Err(anyhow::anyhow!(e)),
             (_, Some(e)) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}")?;
                 Ok(ExitCode::from(2))
             }
             (_, None) => Ok(ExitCode::from(2)),

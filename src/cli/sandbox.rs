@@ -97,38 +97,38 @@ async fn run_async(command: &SandboxCommand) -> anyhow::Result<ExitCode> {
             let sandbox = Sandbox::up(config)
                 .await
                 .with_context(|| format!("sandbox {:?} did not come up", name.name))?;
-            print!("{}", sandbox.status().await);
+            crate::out!("{}", sandbox.status().await)?;
             let first = sandbox.managers().remove(0);
             let flag = if name.name == sandbox::DEFAULT_NAME {
                 String::new()
             } else {
                 format!(" --name {}", name.name)
             };
-            println!("\nuse it with: eval \"$(bosun sandbox env {first}{flag})\"");
+            crate::outln!("\nuse it with: eval \"$(bosun sandbox env {first}{flag})\"")?;
         }
         SandboxCommand::Down(name) => {
             sandbox::teardown(std::path::Path::new(sandbox::DEFAULT_ROOT), &name.name).await?;
-            println!("sandbox {} removed", name.name);
+            crate::outln!("sandbox {} removed", name.name)?;
         }
         SandboxCommand::Kill(node) => {
             Sandbox::open(&node.name.name)?.kill(&node.node).await?;
-            println!("killed {}", node.node);
+            crate::outln!("killed {}", node.node)?;
         }
         SandboxCommand::Start(node) => {
             Sandbox::open(&node.name.name)?.start(&node.node).await?;
-            println!("started {}", node.node);
+            crate::outln!("started {}", node.node)?;
         }
         SandboxCommand::Status(name) => {
-            print!("{}", Sandbox::open(&name.name)?.status().await);
+            crate::out!("{}", Sandbox::open(&name.name)?.status().await)?;
         }
         SandboxCommand::Env(node) => {
             let host = Sandbox::open(&node.name.name)?.docker_host(&node.node)?;
-            println!("export DOCKER_HOST={host}");
+            crate::outln!("export DOCKER_HOST={host}")?;
         }
         SandboxCommand::Image(name) => {
             let sandbox = Sandbox::open(&name.name)?;
             let image = sandbox.build_image().await?;
-            println!("{image} imported into {}", sandbox.nodes().join(", "));
+            crate::outln!("{image} imported into {}", sandbox.nodes().join(", "))?;
         }
     }
     Ok(ExitCode::SUCCESS)

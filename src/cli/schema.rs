@@ -24,7 +24,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.check {
         let stale = schema::check(&args.dir).context("checking schemas")?;
         if stale.is_empty() {
-            println!("{}: schemas are up to date", args.dir.display());
+            crate::outln!("{}: schemas are up to date", args.dir.display())?;
             return Ok(ExitCode::SUCCESS);
         }
         let list: Vec<String> = stale.iter().map(ToString::to_string).collect();
@@ -37,10 +37,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let written = schema::write(&args.dir).context("writing schemas")?;
     for path in &written {
-        println!("wrote {}", path.display());
+        crate::outln!("wrote {}", path.display())?;
     }
     if written.is_empty() {
-        println!("{}: schemas are up to date", args.dir.display());
+        crate::outln!("{}: schemas are up to date", args.dir.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

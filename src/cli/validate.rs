@@ -25,25 +25,25 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
     match manifest::load_confined(&args.dir, &env, &confine) {
         Ok(desired) => {
             for warning in &desired.warnings {
-                eprintln!("{warning}");
+                crate::errln!("{warning}")?;
             }
             let warnings = match desired.warnings.len() {
                 0 => String::new(),
                 1 => ", 1 warning".into(),
                 n => format!(", {n} warnings"),
             };
-            println!("valid: {}{warnings}", desired.summary());
+            crate::outln!("valid: {}{warnings}", desired.summary())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
+            crate::errln!("{diagnostics}")?;
             let errors = diagnostics.errors().count();
             let warnings = diagnostics.warnings().count();
-            eprintln!(
+            crate::errln!(
                 "invalid: {errors} error{}, {warnings} warning{}",
                 if errors == 1 { "" } else { "s" },
                 if warnings == 1 { "" } else { "s" }
-            );
+            )?;
             Ok(ExitCode::from(2))
         }
     }

@@ -40,6 +40,13 @@ fn content_hash(data: &[u8], templating: Option<&str>) -> String {
     hex(&h.finalize())[..8].to_string()
 }
 
+/// The name bosun gives a stack config or secret called `name` (after
+/// docker's naming) with this content: `<name>-<hash8>`.
+#[must_use]
+pub fn hashed_name(name: &str, data: &[u8], templating: Option<&str>) -> String {
+    format!("{name}-{}", content_hash(data, templating))
+}
+
 fn own(labels: &mut BTreeMap<String, String>, owner: &str, hash: String) {
     labels.insert(LABEL_MANAGED_BY.into(), "bosun".into());
     labels.insert(LABEL_OWNER.into(), owner.into());
@@ -54,8 +61,11 @@ fn own(labels: &mut BTreeMap<String, String>, owner: &str, hash: String) {
 pub fn bosunify(mut objs: StackObjects, owner: &str) -> StackObjects {
     let mut renamed_configs = BTreeMap::new();
     for c in &mut objs.configs {
-        let hash = content_hash(&c.data, c.templating.as_ref().map(|t| t.name.as_str()));
-        let new = format!("{}-{hash}", c.name);
+        let new = hashed_name(
+            &c.name,
+            &c.data,
+            c.templating.as_ref().map(|t| t.name.as_str()),
+        );
         renamed_configs.insert(c.name.clone(), new.clone());
         c.name = new;
         let h = spec_hash(&*c);
@@ -63,8 +73,11 @@ pub fn bosunify(mut objs: StackObjects, owner: &str) -> StackObjects {
     }
     let mut renamed_secrets = BTreeMap::new();
     for s in &mut objs.secrets {
-        let hash = content_hash(&s.data, s.templating.as_ref().map(|t| t.name.as_str()));
-        let new = format!("{}-{hash}", s.name);
+        let new = hashed_name(
+            &s.name,
+            &s.data,
+            s.templating.as_ref().map(|t| t.name.as_str()),
+        );
         renamed_secrets.insert(s.name.clone(), new.clone());
         s.name = new;
         let h = spec_hash(&*s);

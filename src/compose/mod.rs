@@ -68,7 +68,7 @@ pub mod parse;
 pub mod schema;
 pub mod tree;
 
-pub use bosun::{LABEL_MANAGED_BY, LABEL_OWNER, LABEL_SPEC_HASH, bosunify, spec_hash};
+pub use bosun::{LABEL_MANAGED_BY, LABEL_OWNER, LABEL_SPEC_HASH, bosunify, hashed_name, spec_hash};
 pub use convert::{LABEL_IMAGE, LABEL_NAMESPACE, StackObjects, convert};
 pub use model::Project;
 

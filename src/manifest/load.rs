@@ -134,13 +134,16 @@ pub fn load_confined(
     absolutize(&mut desired);
     // Compose files are loaded and converted only for stacks whose manifest
     // is sound (a missing file would only repeat itself here).
+    let mut published = Vec::new();
     for stack in &desired.stacks {
         let id = stack.id().to_string();
         let broken = cx
             .out
             .iter()
             .any(|d| d.is_error() && d.object.as_deref() == Some(id.as_str()));
-        if !broken && let Some(objects) = super::stack::check_compose(stack, &mut cx) {
+        if !broken
+            && let Some(objects) = super::stack::check_compose(stack, &mut published, &mut cx)
+        {
             desired.converted.insert(
                 stack.name().to_string(),
                 super::ConvertedStack {
@@ -150,6 +153,7 @@ pub fn load_confined(
             );
         }
     }
+    super::precheck::ports(&published, &mut cx);
     let mut diags = Diagnostics(cx.out);
     diags.sort();
     if diags.has_errors() {

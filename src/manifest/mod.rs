@@ -32,6 +32,7 @@ pub mod net;
 mod network;
 mod node_labels;
 mod placement;
+mod precheck;
 pub mod schema;
 mod stack;
 mod validate;

@@ -123,6 +123,7 @@ pub(crate) fn check(obj: &Network, cx: &mut Cx) {
     if let Err(e) = check_name(obj.name(), false) {
         cx.error(obj, "metadata.name", e);
     }
+    super::precheck::network(obj, cx);
     if spec.driver.trim().is_empty() {
         cx.error(obj, "spec.driver", "must not be empty (default `overlay`)");
     }

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::meta::{string_map, string_map_schema};
+use super::precheck;
 use super::validate::{self, Cx};
 use super::{Diagnostic, Duration, Kind, Manifest, Object, ObjectRef, Spec, Stack, check_name};
 use crate::compose;
@@ -328,7 +329,11 @@ impl Stack {
 /// compose problem into a diagnostic and docker's warnings (unset variables,
 /// ignored options) into warnings. Returns the converted objects when it
 /// converts.
-pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) -> Option<compose::StackObjects> {
+pub(crate) fn check_compose(
+    obj: &Stack,
+    ports: &mut Vec<precheck::Published>,
+    cx: &mut Cx,
+) -> Option<compose::StackObjects> {
     let id = obj.id().to_string();
     let report = |cx: &mut Cx, err: compose::Error| {
         for issue in err.issues {
@@ -353,10 +358,42 @@ pub(crate) fn check_compose(obj: &Stack, cx: &mut Cx) -> Option<compose::StackOb
         cx.push(Diagnostic::warning(obj.source.display.clone(), w.clone()).object(id.clone()));
     }
     match compose::convert(&project, obj.name()) {
-        Ok(objects) => Some(objects),
+        Ok(objects) => {
+            let sources = precheck::Sources::new(obj, obj.compose_documents());
+            precheck::stack(obj, &project, &objects, &sources, ports, cx);
+            Some(objects)
+        }
         Err(e) => {
             report(cx, e);
             None
         }
+    }
+}
+
+impl Stack {
+    /// This stack's compose documents as written (merge keys applied), each
+    /// with the file diagnostics name and its path in that file: the
+    /// compose files (an unreadable one is left out), or the manifest's
+    /// inline `spec.compose`.
+    fn compose_documents(&self) -> Vec<(String, crate::yaml::Node, Path)> {
+        if self.spec.compose_files.is_empty() {
+            let path = Path::parse("spec.compose");
+            return self
+                .node
+                .lookup(&path.0)
+                .map(|node| (self.source.display.clone(), node.clone(), path))
+                .into_iter()
+                .collect();
+        }
+        self.spec
+            .compose_files
+            .iter()
+            .filter_map(|file| {
+                let text = std::fs::read_to_string(file).ok()?;
+                let mut doc = crate::yaml::parse(&text).ok()?.into_iter().next()?;
+                doc.apply_merge().ok()?;
+                Some((shown(file), doc, Path::root()))
+            })
+            .collect()
     }
 }
