@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the swarm-touching tests (e2e, inswarm, reconcile, run, lease,
+# Run the swarm-touching tests (e2e, inswarm, reconcile, run, lease, precheck, pipe,
 # conformance, sandbox) N times in a row (default 5) and print one line per
 # test with its pass count, e.g. `5/5 reconcile::…`. A test that fails even
 # once is a bug: its output is kept under the log folder printed at the end.
@@ -21,7 +21,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 scripts/setup-docker.sh
-filter='test(/^(e2e|inswarm|reconcile|run|lease|conformance|sandbox)::/)'
+filter='binary_id(=bosun::tests) & test(/^(e2e|inswarm|reconcile|run|lease|conformance|sandbox|precheck|pipe)::/)'
 logs=$(mktemp -d /tmp/bosun-stress.XXXXXX)
 cargo nextest run --locked --no-run >/dev/null
 
