@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the swarm-touching tests (e2e, inswarm, reconcile, run, lease, precheck, pipe,
+# Run the swarm-touching tests (e2e, inswarm, reconcile, run, lease, precheck, pipe, swarm, plan,
 # conformance, sandbox) N times in a row (default 5) and print one line per
 # test with its pass count, e.g. `5/5 reconcile::…`. A test that fails even
 # once is a bug: its output is kept under the log folder printed at the end.
@@ -21,7 +21,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 scripts/setup-docker.sh
-filter='binary_id(=bosun::tests) & test(/^(e2e|inswarm|reconcile|run|lease|conformance|sandbox|precheck|pipe)::/)'
+filter='binary_id(=bosun::tests) & test(/^(e2e|inswarm|reconcile|run|lease|conformance|sandbox|precheck|pipe|swarm|plan)::/)'
 logs=$(mktemp -d /tmp/bosun-stress.XXXXXX)
 cargo nextest run --locked --no-run >/dev/null
 

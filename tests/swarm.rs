@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use bosun::swarm::settle::{self, Check, Schedule};
 use bosun::swarm::{self, Api, Client, Filters, Kind, retry};
 use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
@@ -82,14 +83,19 @@ where
     for (kind, id) in made.iter().rev().filter(|(k, _)| *k == Kind::Service) {
         let _ = scratch.client.remove(*kind, id).await;
     }
+    // Their tasks shut down after the removal answered: what they used is
+    // "in use" until then.
     for (kind, id) in made.iter().rev().filter(|(k, _)| *k != Kind::Service) {
-        for _ in 0..20 {
+        let schedule = Schedule::new(Duration::from_secs(60), Duration::from_millis(250));
+        let removed = settle::until(format!("{kind} {id} to be removed"), schedule, || async {
             match scratch.client.remove(*kind, id).await {
-                Err(e) if e.message().contains("in use") => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                _ => break,
+                Err(e) if e.message().contains("in use") => Check::Pending(e.message().to_string()),
+                _ => Check::Done(()),
             }
+        })
+        .await;
+        if let Err(e) = removed {
+            eprintln!("clean-up: {e}");
         }
     }
     if let Err(panic) = outcome {
@@ -217,14 +223,20 @@ async fn networks_round_trip_and_refuse_duplicates() {
         let id = s.create(Kind::Network, &body).await;
         // Right after create, a swarm network may read back unallocated
         // (`Driver` and `Options` still empty): wait until it is complete.
-        let mut got = Value::Null;
-        for _ in 0..50 {
-            got = c.inspect(Kind::Network, &id).await.unwrap_or_default();
-            if got["Driver"] == json!("overlay") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let schedule = Schedule::new(Duration::from_secs(60), Duration::from_millis(100));
+        let got = settle::until(
+            "the new network to read back allocated",
+            schedule,
+            || async {
+                match c.inspect(Kind::Network, &id).await {
+                    Ok(got) if got["Driver"] == json!("overlay") => Check::Done(got),
+                    Ok(got) => Check::Pending(got.to_string()),
+                    Err(e) => Check::Pending(e.to_string()),
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|t| panic!("{t}"));
         let net = swarm::Network::from_json(&got);
         assert_eq!(net.meta.name, s.name("net"));
         assert_eq!(net.scope, "swarm");

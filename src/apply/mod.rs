@@ -84,13 +84,15 @@ pub struct Options {
     pub retry: retry::Policy,
     /// Delay between polls (service convergence, "in use" removals).
     pub poll_interval: Duration,
-    /// How long a new network may take to appear, a removed one to go. A
-    /// removed overlay network stays listed on a manager until its last
-    /// local task is torn down: on the 3+2 sandbox that took over 30 s
-    /// once in six CI runs, so as long as an "in use" removal may retry.
+    /// How long a new network may take to appear, a removed one to leave
+    /// the list. A removed overlay network stays listed on a node until its
+    /// last local task is torn down; apply waits for a removed service's
+    /// tasks before it removes the networks they used, so this is a bound
+    /// for a slow daemon, not a delay met in practice.
     pub network_timeout: Duration,
-    /// How long a removal is retried while the object is still in use
-    /// (tasks of a removed service shutting down).
+    /// How long a removed service's tasks may take to be gone, and a
+    /// removal is retried while something still uses the object (tasks of
+    /// a service someone else removed).
     pub removal_timeout: Duration,
 }
 
