@@ -251,6 +251,44 @@ fn fault_folder(dir: &Path, n: usize) {
     std::fs::write(dir.join("app/docker-compose.yml"), compose).expect("write");
 }
 
+/// After an interrupted reconcile of [`fault_folder`]: a rerun exits 0 and
+/// leaves exactly the folder's objects — `services` services, no duplicate,
+/// no orphan, nothing unlabelled — and `plan` is then empty.
+async fn rerun_converges_exactly(
+    host: &str,
+    api: &bosun::swarm::Client,
+    dir: &Path,
+    services: usize,
+) {
+    let dir_s = path_str(dir);
+    bosun_ok(
+        host,
+        &["reconcile", "--once", "--no-wait", dir_s],
+        0,
+        RUN_TIMEOUT,
+    )
+    .await;
+    let listed = list_labelled(api, Kind::Service, &format!("{NAMESPACE}=fault")).await;
+    let names: Vec<String> = listed.iter().map(name_of).collect();
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(names.len(), services, "services: {names:?}");
+    assert_eq!(unique.len(), services, "duplicate names: {names:?}");
+    let env = child_env(host);
+    assert_eq!(
+        expect::names(dir, &env),
+        managed(api).await,
+        "bosun's objects after the rerun (an orphan would be extra)"
+    );
+    let report = expect::check(dir, api, &env).await;
+    assert!(report.problems.is_empty(), "{:#?}", report.problems);
+    let stray = unmanaged(api).await;
+    assert!(
+        stray.is_empty(),
+        "objects without bosun's labels: {stray:?}"
+    );
+    bosun_ok(host, &["plan", dir_s], 0, RUN_TIMEOUT).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without_duplicates() {
     const SERVICES: usize = 30;
@@ -259,7 +297,6 @@ async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without
     let swarm = Swarm::up("e2e-fault", 3, 0).await;
     let host = swarm.host("manager1");
     let observer = swarm.client("manager2").await;
-    let env = child_env(&host);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("fault");
     fault_folder(&dir, SERVICES);
@@ -326,25 +363,7 @@ async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without
         .await
         .expect("swarm ready again");
     let api = swarm.client("manager1").await;
-    let args = ["reconcile", "--once", "--no-wait", dir_s];
-    bosun_ok(&host, &args, 0, RUN_TIMEOUT).await;
-
-    let services = list_labelled(&api, Kind::Service, &stack_label).await;
-    let names: Vec<String> = services.iter().map(name_of).collect();
-    let unique: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(names.len(), SERVICES, "services: {names:?}");
-    assert_eq!(unique.len(), SERVICES, "duplicate names: {names:?}");
-    let want = expect::names(&dir, &env);
-    let have = managed(&api).await;
-    assert_eq!(want, have, "bosun's objects after the rerun");
-    let report = expect::check(&dir, &api, &env).await;
-    assert!(report.problems.is_empty(), "{:#?}", report.problems);
-    let stray = unmanaged(&api).await;
-    assert!(
-        stray.is_empty(),
-        "objects without bosun's labels: {stray:?}"
-    );
-    bosun_ok(&host, &["plan", dir_s], 0, RUN_TIMEOUT).await;
+    rerun_converges_exactly(&host, &api, &dir, SERVICES).await;
     eprintln!("fault test done in {:.1?}", started.elapsed());
 }
 
@@ -360,7 +379,6 @@ async fn bosun_killed_by_sigkill_mid_reconcile_converges_on_the_rerun_without_du
     let swarm = Swarm::up("e2e-sigkill", 1, 0).await;
     let host = swarm.host("manager1");
     let api = swarm.client("manager1").await;
-    let env = child_env(&host);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("fault");
     fault_folder(&dir, SERVICES);
@@ -402,24 +420,5 @@ async fn bosun_killed_by_sigkill_mid_reconcile_converges_on_the_rerun_without_du
         "the whole plan was applied before the kill ({at_kill} services): nothing was interrupted"
     );
 
-    let args = ["reconcile", "--once", "--no-wait", dir_s];
-    bosun_ok(&host, &args, 0, RUN_TIMEOUT).await;
-    let services = list_labelled(&api, Kind::Service, &stack_label).await;
-    let names: Vec<String> = services.iter().map(name_of).collect();
-    let unique: BTreeSet<&String> = names.iter().collect();
-    assert_eq!(names.len(), SERVICES, "services: {names:?}");
-    assert_eq!(unique.len(), SERVICES, "duplicate names: {names:?}");
-    assert_eq!(
-        expect::names(&dir, &env),
-        managed(&api).await,
-        "bosun's objects after the rerun (an orphan would be extra)"
-    );
-    let report = expect::check(&dir, &api, &env).await;
-    assert!(report.problems.is_empty(), "{:#?}", report.problems);
-    let stray = unmanaged(&api).await;
-    assert!(
-        stray.is_empty(),
-        "objects without bosun's labels: {stray:?}"
-    );
-    bosun_ok(&host, &["plan", dir_s], 0, RUN_TIMEOUT).await;
+    rerun_converges_exactly(&host, &api, &dir, SERVICES).await;
 }

@@ -77,6 +77,27 @@ impl Schedule {
             .map(move |ms| Duration::from_millis(ms).min(interval))
             .chain(std::iter::repeat(interval))
     }
+
+    /// After a check that was still pending at `elapsed`: the time-out
+    /// once the deadline has passed, else the delay before the next check
+    /// (never past the deadline, so the last check is made at it).
+    fn next(
+        self,
+        elapsed: Duration,
+        delays: &mut impl Iterator<Item = Duration>,
+        what: &impl fmt::Display,
+        last: String,
+    ) -> Result<Duration, TimedOut> {
+        if elapsed >= self.timeout {
+            return Err(TimedOut {
+                what: what.to_string(),
+                after: elapsed,
+                last,
+            });
+        }
+        let delay = delays.next().unwrap_or(self.interval);
+        Ok(delay.min(self.timeout.saturating_sub(elapsed)))
+    }
 }
 
 impl Default for Schedule {
@@ -98,23 +119,14 @@ where
     Fut: Future<Output = Check<T>>,
 {
     let start = tokio::time::Instant::now();
-    let deadline = start + schedule.timeout;
     let mut delays = schedule.delays();
     loop {
         let last = match check().await {
             Check::Done(v) => return Ok(v),
             Check::Pending(why) => why,
         };
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(TimedOut {
-                what: what.to_string(),
-                after: now - start,
-                last,
-            });
-        }
-        let delay = delays.next().unwrap_or(schedule.interval);
-        tokio::time::sleep(delay.min(deadline - now)).await;
+        let delay = schedule.next(start.elapsed(), &mut delays, &what, last)?;
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -125,23 +137,14 @@ pub fn until_blocking<T>(
     mut check: impl FnMut() -> Check<T>,
 ) -> Result<T, TimedOut> {
     let start = Instant::now();
-    let deadline = start + schedule.timeout;
     let mut delays = schedule.delays();
     loop {
         let last = match check() {
             Check::Done(v) => return Ok(v),
             Check::Pending(why) => why,
         };
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(TimedOut {
-                what: what.to_string(),
-                after: now - start,
-                last,
-            });
-        }
-        let delay = delays.next().unwrap_or(schedule.interval);
-        std::thread::sleep(delay.min(deadline - now));
+        let delay = schedule.next(start.elapsed(), &mut delays, &what, last)?;
+        std::thread::sleep(delay);
     }
 }
 
