@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bosun::swarm::settle::{self, Check, Schedule};
 use serde_json::Value;
 
 use super::support::stack::docker_rm_until_gone;
@@ -117,18 +118,22 @@ impl Drop for Bosun {
     }
 }
 
+/// How long a reaction may take in these tests: a bound, not a latency
+/// target (those are in `benches/`, BENCHMARKS.md). It is far below the
+/// 10 m resync and poll intervals the tests set, so only the trigger under
+/// test can explain the change it waits for, and far above what a loaded
+/// CI machine needs.
+const REACT: Duration = Duration::from_secs(60);
+
+/// Wait until `f` holds, at most `timeout`; how long it took.
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    loop {
-        if f() {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let schedule = Schedule::new(timeout, Duration::from_millis(200));
+    settle::until_blocking(what, schedule, || {
+        Check::from_bool(f(), || "not yet".to_string())
+    })
+    .unwrap_or_else(|t| panic!("{t}"));
+    start.elapsed()
 }
 
 fn docker(args: &[&str]) -> Option<String> {
@@ -234,25 +239,21 @@ fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
         ],
     );
     let svc = format!("{web}_app");
-    wait_for("the first pass", Duration::from_secs(15), || {
-        replicas(&svc) == Some(1)
-    });
+    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
     let passes_before = b.metric("bosun_passes_total{result=\"success\"}");
     assert!(passes_before >= 1.0);
 
     std::fs::write(dir.path().join("web.yaml"), stack(&web, 3)).expect("write");
-    let took = wait_for("3 replicas", Duration::from_secs(5), || {
-        replicas(&svc) == Some(3)
-    });
+    let took = wait_for("3 replicas", REACT, || replicas(&svc) == Some(3));
     eprintln!("replica change converged in {took:?}");
 
     let api = format!("{p}api");
     std::fs::write(dir.path().join("api.yaml"), stack(&api, 1)).expect("write");
-    wait_for("the added stack", Duration::from_secs(5), || {
+    wait_for("the added stack", REACT, || {
         replicas(&format!("{api}_app")) == Some(1)
     });
     std::fs::remove_file(dir.path().join("api.yaml")).expect("rm");
-    wait_for("the deleted stack pruned", Duration::from_secs(5), || {
+    wait_for("the deleted stack pruned", REACT, || {
         replicas(&format!("{api}_app")).is_none()
     });
 
@@ -262,7 +263,7 @@ fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
     assert_prometheus_text(&body);
     // A count, not a latency: a pass that pruned a network may take a few
     // seconds to verify while swarm removes it asynchronously.
-    wait_for("three more passes counted", Duration::from_secs(20), || {
+    wait_for("three more passes counted", REACT, || {
         b.metric("bosun_passes_total{result=\"success\"}") >= passes_before + 3.0
     });
     let status = b.status();
@@ -291,18 +292,16 @@ fn run_reverts_a_hand_made_change_through_docker_events() {
         ],
     );
     let svc = format!("{web}_app");
-    wait_for("the first pass", Duration::from_secs(15), || {
-        replicas(&svc) == Some(1)
-    });
+    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
     // Out of the settle window of the first pass.
     std::thread::sleep(Duration::from_secs(3));
     docker(&["service", "update", "-d", "--replicas", "7", &svc]).expect("hand edit");
     // `-d` returns once the spec says 7: the change is made.
-    let took = wait_for("the hand edit reverted", Duration::from_secs(5), || {
+    let took = wait_for("the hand edit reverted", REACT, || {
         replicas(&svc) == Some(1)
     });
     eprintln!("reverted in {took:?}");
-    wait_for("the drift counted", Duration::from_secs(3), || {
+    wait_for("the drift counted", REACT, || {
         b.metric("bosun_drift_corrections_total{kind=\"service\"}") >= 1.0
     });
     assert!(b.log().contains("trigger=event"), "{}", b.log());
@@ -376,13 +375,9 @@ fn run_follows_a_git_remote_by_poll_and_webhook_and_keeps_the_last_valid_revisio
             "10m",
         ],
     );
-    wait_for("the first pass", Duration::from_secs(15), || {
-        replicas(&svc) == Some(1)
-    });
+    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
     push(&work, "web.yaml", &stack(&web, 2), "two");
-    let took = wait_for("the pushed change", Duration::from_secs(8), || {
-        replicas(&svc) == Some(2)
-    });
+    let took = wait_for("the pushed change", REACT, || replicas(&svc) == Some(2));
     eprintln!("poll converged in {took:?}");
 
     // An invalid revision: reported with file and line, nothing applied.
@@ -392,24 +387,18 @@ fn run_follows_a_git_remote_by_poll_and_webhook_and_keeps_the_last_valid_revisio
         &stack(&web, 5).replace("  wait:", "  bogusField: 1\n  wait:"),
         "invalid",
     );
-    wait_for(
-        "the invalid revision reported",
-        Duration::from_secs(8),
-        || {
-            a.status()["lastError"]
-                .as_str()
-                .is_some_and(|e| e.contains("web.yaml:"))
-        },
-    );
+    wait_for("the invalid revision reported", REACT, || {
+        a.status()["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("web.yaml:"))
+    });
     let status = a.status();
     assert_eq!(status["lastPass"]["result"], "invalid", "{status}");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(replicas(&svc), Some(2), "the previous revision stays");
     push(&work, "web.yaml", &stack(&web, 3), "fixed");
-    wait_for("the fixing commit", Duration::from_secs(8), || {
-        replicas(&svc) == Some(3)
-    });
-    wait_for("the error cleared", Duration::from_secs(5), || {
+    wait_for("the fixing commit", REACT, || replicas(&svc) == Some(3));
+    wait_for("the error cleared", REACT, || {
         a.status()["lastError"].is_null()
     });
     assert_eq!(a.stop().code(), Some(0));
@@ -435,9 +424,7 @@ fn run_follows_a_git_remote_by_poll_and_webhook_and_keeps_the_last_valid_revisio
             "10m",
         ],
     );
-    wait_for("the first pass", Duration::from_secs(15), || {
-        b.status()["ready"] == true
-    });
+    wait_for("the first pass", REACT, || b.status()["ready"] == true);
     push(&work, "web.yaml", &stack(&web, 4), "four");
     let body = r#"{"ref":"refs/heads/main"}"#;
     let wrong = bosun::source::webhook::sign(body.as_bytes(), b"not the secret");
@@ -452,21 +439,8 @@ fn run_follows_a_git_remote_by_poll_and_webhook_and_keeps_the_last_valid_revisio
         .post("/hooks/git", &[("X-Hub-Signature-256", &sig)], body)
         .expect("post");
     assert_eq!(code, 202);
-    let start = Instant::now();
-    while replicas(&svc) != Some(4) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no webhook pass:\n{}",
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_secs(3),
-        "webhook took {took:?}:\n{}",
-        b.log()
-    );
+    // The poll is 10 m away: only the webhook can converge it in time.
+    let took = wait_for("the webhook's pass", REACT, || replicas(&svc) == Some(4));
     eprintln!("webhook converged in {took:?}");
 }
 
@@ -483,11 +457,9 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
     let d = dir.path().to_str().expect("utf-8");
     let args = ["--dir", d, "--resync", "10m", "--lease-duration", "6s"];
     let one = Bosun::start(&p, logs.path(), "one", &args);
-    wait_for("the first pass", Duration::from_secs(15), || {
-        replicas(&svc) == Some(1)
-    });
+    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
     let two = Bosun::start(&p, logs.path(), "two", &args);
-    wait_for("both report the lease", Duration::from_secs(10), || {
+    wait_for("both report the lease", REACT, || {
         two.status()["lease"]["holder"] == "one" && one.status()["lease"]["held"] == true
     });
     assert_eq!(two.status()["lease"]["held"], false);
@@ -504,21 +476,19 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
             .sum()
     };
     std::fs::write(dir.path().join("web.yaml"), stack(&web, 2)).expect("write");
-    wait_for("2 replicas", Duration::from_secs(5), || {
-        replicas(&svc) == Some(2)
-    });
+    wait_for("2 replicas", REACT, || replicas(&svc) == Some(2));
     std::thread::sleep(Duration::from_secs(1));
     assert!(writes(&one) >= 1.0);
     assert!(writes(&two) == 0.0, "the non-holder wrote:\n{}", two.log());
 
     one.signal("KILL");
     let start = Instant::now();
-    wait_for("two takes the lease over", Duration::from_secs(15), || {
+    wait_for("two takes the lease over", REACT, || {
         two.status()["lease"]["held"] == true
     });
     eprintln!("takeover after {:?}", start.elapsed());
     std::fs::write(dir.path().join("web.yaml"), stack(&web, 3)).expect("write");
-    wait_for("two converges a change", Duration::from_secs(5), || {
+    wait_for("two converges a change", REACT, || {
         replicas(&svc) == Some(3)
     });
     drop(one);
@@ -548,7 +518,7 @@ fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
             "10m",
         ],
     );
-    wait_for("the pass to be applying", Duration::from_secs(10), || {
+    wait_for("the pass to be applying", REACT, || {
         b.log().contains("CreateService")
     });
     let status = b.stop();

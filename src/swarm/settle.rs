@@ -57,12 +57,29 @@ pub struct Schedule {
     pub timeout: Duration,
     /// The longest delay between two checks.
     pub interval: Duration,
+    /// Check quickly first (5, 10, 20, 50, 100 ms), or every `interval`
+    /// from the start (a check that compares two answers for stability).
+    pub quick_start: bool,
 }
 
 impl Schedule {
+    /// Quick checks first, then every `interval`.
     #[must_use]
     pub fn new(timeout: Duration, interval: Duration) -> Self {
-        Schedule { timeout, interval }
+        Schedule {
+            timeout,
+            interval,
+            quick_start: true,
+        }
+    }
+
+    /// A check every `interval` from the start.
+    #[must_use]
+    pub fn every(interval: Duration, timeout: Duration) -> Self {
+        Schedule {
+            quick_start: false,
+            ..Schedule::new(timeout, interval)
+        }
     }
 
     /// The delays between checks: 5, 10, 20, 50, 100 ms, then `interval`
@@ -72,9 +89,10 @@ impl Schedule {
     fn delays(self) -> impl Iterator<Item = Duration> {
         const FIRST_MS: [u64; 5] = [5, 10, 20, 50, 100];
         let interval = self.interval;
-        FIRST_MS
-            .into_iter()
-            .map(move |ms| Duration::from_millis(ms).min(interval))
+        let quick = if self.quick_start { &FIRST_MS[..] } else { &[] };
+        quick
+            .iter()
+            .map(move |&ms| Duration::from_millis(ms).min(interval))
             .chain(std::iter::repeat(interval))
     }
 

@@ -14,7 +14,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::time::Duration;
 
+use bosun::swarm::settle::{self, Check, Schedule};
 use serde_json::{Map, Value, json};
 
 use super::engine::Engine;
@@ -78,11 +80,14 @@ pub fn capture_settled(
     ns: &str,
     ipam_requested: &BTreeSet<String>,
 ) -> Result<Value, String> {
-    let start = std::time::Instant::now();
-    let mut last = capture(engine, ns, ipam_requested)?;
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let next = capture(engine, ns, ipam_requested)?;
+    let mut last: Option<Value> = None;
+    // Two captures 300 ms apart must agree: no quick first checks.
+    let schedule = Schedule::every(Duration::from_millis(300), Duration::from_secs(60));
+    settle::until_blocking(format!("stack {ns} to be allocated"), schedule, || {
+        let next = match capture(engine, ns, ipam_requested) {
+            Ok(next) => next,
+            Err(e) => return Check::Done(Err(e)),
+        };
         let allocated = next["networks"].as_object().is_none_or(|m| {
             m.values().all(|n| {
                 n.get("Driver")
@@ -90,11 +95,20 @@ pub fn capture_settled(
                     .is_some_and(|d| !d.is_empty())
             })
         });
-        if (allocated && next == last) || start.elapsed() > std::time::Duration::from_secs(30) {
-            return Ok(next);
+        if allocated && last.as_ref() == Some(&next) {
+            return Check::Done(Ok(next));
         }
-        last = next;
-    }
+        last = Some(next);
+        Check::Pending(
+            if allocated {
+                "still changing"
+            } else {
+                "a network without its driver"
+            }
+            .to_string(),
+        )
+    })
+    .map_err(|t| t.to_string())?
 }
 
 /// Capture every service, network, config and secret of namespace `ns`.
