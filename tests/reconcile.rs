@@ -83,7 +83,18 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn desired(dir: &Path, env: &BTreeMap<String, String>) -> Result<DesiredState, String> {
-    let m = bosun::manifest::load(dir).map_err(|d| d.to_string())?;
+    desired_allowing(dir, env, &[])
+}
+
+/// [`desired`] with reads allowed below `allowed` too (`--allow-path`).
+fn desired_allowing(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    allowed: &[&Path],
+) -> Result<DesiredState, String> {
+    let confine = bosun::source::Confinement::new(dir).allow(allowed.iter().copied());
+    let m = bosun::manifest::load_confined(dir, &std::env::vars().collect(), &confine)
+        .map_err(|d| d.to_string())?;
     DesiredState::build(&m, env).map_err(|e| e.to_string())
 }
 
@@ -200,7 +211,11 @@ fn corpus_case(
     std::fs::write(dir.path().join("stack.yaml"), manifest).map_err(|e| e.to_string())?;
     // Files docker accepts but bosun rejects are the conformance test's
     // business; they are counted.
-    let state = match desired(dir.path(), &env) {
+    // The manifest names the case's compose files where they are, outside
+    // its own folder, as an operator would with --allow-path.
+    let mut allowed: Vec<&Path> = case.files.iter().filter_map(|f| f.parent()).collect();
+    allowed.push(&case.workdir);
+    let state = match desired_allowing(dir.path(), &env, &allowed) {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
