@@ -39,6 +39,7 @@ impl Server {
             kind: "git".into(),
             location: "https://git.example.org/ops/cluster.git".into(),
             revision: None,
+            error: None,
         });
         let requests = Arc::new(RequestCounter::new());
         let metrics = Metrics::new(requests.clone());

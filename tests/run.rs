@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bosun::swarm::settle::{self, Check, Schedule};
 use serde_json::Value;
 
+use super::support::mount::Mount;
 use super::support::stack::docker_rm_until_gone;
 use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, local_http};
 
@@ -540,4 +541,81 @@ fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
     ])
     .expect("lease config");
     assert_eq!(holder, "", "the lease is released");
+}
+
+/// Issue 9: the git checkout folder stops being writable (a read-only
+/// mount, root included). The poll's fetch fails; `/status` names the
+/// folder in `source.error`, the pass goes on enforcing the last good
+/// revision (a hand edit is still reverted by it, the pushed commit is not
+/// applied), and once the folder is writable again the new commit lands
+/// and the error clears.
+#[test]
+fn run_keeps_enforcing_the_last_good_revision_while_its_checkout_cannot_be_written() {
+    busybox_image();
+    let p = prefix("g");
+    let _c = Cleanup(p.clone());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bare = tmp.path().join("remote.git");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let bare_s = bare.to_str().expect("utf-8");
+    git(tmp.path(), &["init", "-q", "--bare", "-b", "main", bare_s]);
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["remote", "add", "origin", bare_s]);
+    let web = format!("{p}web");
+    let svc = format!("{web}_app");
+    push(&work, "web.yaml", &stack(&web, 1), "one");
+    let url = format!("file://{}", bare.display());
+    let checkout = tmp.path().join("checkout");
+    let checkout_s = checkout.to_str().expect("utf-8");
+    let b = Bosun::start(
+        &p,
+        tmp.path(),
+        "g1",
+        &[
+            "--git",
+            &url,
+            "--interval",
+            "1s",
+            "--checkout-dir",
+            checkout_s,
+            "--resync",
+            "10m",
+        ],
+    );
+    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
+    let first = b.status()["source"]["revision"].clone();
+
+    let ro = Mount::read_only(&checkout);
+    push(&work, "web.yaml", &stack(&web, 2), "two");
+    wait_for("the fetch error in /status", REACT, || {
+        b.status()["source"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(checkout_s))
+    });
+    docker(&["service", "update", "-d", "--replicas", "4", &svc]).expect("hand edit");
+    wait_for(
+        "the hand edit reverted to the last good revision",
+        REACT,
+        || replicas(&svc) == Some(1),
+    );
+    // The polls keep failing and keep enforcing: passes succeed on the
+    // old revision, never the pushed one.
+    let passes = b.metric("bosun_passes_total{result=\"success\"}");
+    wait_for("passes on the last good revision", REACT, || {
+        b.metric("bosun_passes_total{result=\"success\"}") >= passes + 2.0
+    });
+    let status = b.status();
+    assert_eq!(status["lastPass"]["revision"], first, "{status}");
+    assert_eq!(status["lastPass"]["result"], "success", "{status}");
+    assert!(status["source"]["error"].is_string(), "{status}");
+    assert_eq!(replicas(&svc), Some(1));
+
+    drop(ro);
+    wait_for("the pushed commit once writable", REACT, || {
+        replicas(&svc) == Some(2)
+    });
+    wait_for("the source error cleared", REACT, || {
+        b.status()["source"]["error"].is_null()
+    });
 }

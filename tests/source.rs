@@ -15,6 +15,8 @@ use bosun::source::git::{self, Credentials, GitConfig, Reference, Secret};
 use bosun::source::{DirSource, GitSource};
 use tempfile::TempDir;
 
+use crate::support::mount::Mount;
+
 // ---------------------------------------------------------------- folders
 
 /// A short window keeps the tests fast; editors' bursts take milliseconds.
@@ -657,43 +659,6 @@ async fn git_source_answers_http_auth_from_a_password_file_via_askpass() {
         base64::engine::general_purpose::STANDARD.encode("bosun:file-t0ken")
     );
     assert_eq!(seen, vec![expected]);
-}
-
-/// A mount made for one test, unmounted when dropped (even on panic).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn run(args: &[&str]) {
-        let out = Command::new("mount").args(args).output().expect("mount");
-        assert!(
-            out.status.success(),
-            "mount {args:?} (needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `dir` made read-only for everyone, root included (a bind mount).
-    fn read_only(dir: &Path) -> Self {
-        let d = dir.to_str().expect("utf-8");
-        Self::run(&["--bind", d, d]);
-        let m = Mount(dir.to_path_buf());
-        Self::run(&["-o", "remount,bind,ro", d]);
-        m
-    }
-
-    /// A tmpfs of `size` at `dir`: a disk that fills up.
-    fn small_disk(dir: &Path, size: &str) -> Self {
-        fs::create_dir_all(dir).expect("mkdir");
-        let d = dir.to_str().expect("utf-8");
-        Self::run(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", d]);
-        Mount(dir.to_path_buf())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
 }
 
 /// Bytes that do not compress (git stores objects deflated).

@@ -121,6 +121,7 @@ pub async fn run_with_abort(
         kind: kind.to_string(),
         location,
         revision: None,
+        error: None,
     });
     let (hook_tx, mut hook_rx) = mpsc::channel::<()>(1);
     let listener = http::bind(config.listen).await?;
@@ -330,13 +331,26 @@ impl Worker {
 
         // 1. Which revision, and is it new?
         let revision = match self.current_revision(&triggers).await {
-            Ok(Some(r)) => r,
-            // A git poll that found nothing new: nothing to do.
-            Ok(None) => return Ok(()),
+            Ok(found) => {
+                self.status.update(|s| s.source.error = None);
+                match found {
+                    Some(r) => r,
+                    // A git poll that found nothing new: nothing to do.
+                    None => return Ok(()),
+                }
+            }
             Err(e) => {
-                let out = PassOutcome::unreachable(e);
-                self.record(&out, started, clock, &trigger, "");
-                return Err(FailureCause::Unreachable);
+                self.status.update(|s| s.source.error = Some(e.clone()));
+                // The last good revision is in memory: it stays enforced
+                // (drift is still reverted) until the source works again.
+                if let Some((last, _)) = &self.loaded {
+                    tracing::error!(error = %e, revision = %last, "cannot sync the source; the last good revision stays enforced");
+                    last.clone()
+                } else {
+                    let out = PassOutcome::unreachable(e);
+                    self.record(&out, started, clock, &trigger, "");
+                    return Err(FailureCause::Unreachable);
+                }
             }
         };
         tracing::Span::current().record("revision", revision.as_str());

@@ -107,6 +107,12 @@ pub struct SourceStatus {
     pub location: String,
     /// The last revision applied successfully.
     pub revision: Option<String>,
+    /// Why the last sync of the source failed (a git fetch into a folder
+    /// that cannot be written, a full disk, an unreachable remote); `None`
+    /// once a sync succeeds. Meanwhile the last good revision stays
+    /// enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The single-writer lease (see [`super::lease`]).
@@ -254,6 +260,7 @@ mod tests {
             kind: "dir".into(),
             location: "/etc/bosun/cluster".into(),
             revision: None,
+            error: None,
         }
     }
 

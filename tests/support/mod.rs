@@ -5,6 +5,7 @@ pub mod cases;
 pub mod e2e;
 pub mod engine;
 pub mod local_http;
+pub mod mount;
 pub mod rootfs;
 pub mod snapshot;
 pub mod stack;
