@@ -215,6 +215,8 @@ fn corpus_case(
     // its own folder, as an operator would with --allow-path.
     let mut allowed: Vec<&Path> = case.files.iter().filter_map(|f| f.parent()).collect();
     allowed.push(&case.workdir);
+    // The corpus case's scratch tree: its files name `../support` files.
+    allowed.extend(case.scratch.as_ref().map(tempfile::TempDir::path));
     let state = match desired_allowing(dir.path(), &env, &allowed) {
         Ok(s) => s,
         Err(e) => {
