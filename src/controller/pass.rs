@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::status::{Condition, ObjectStatus, PassResult};
 use crate::apply::{self, Outcome, Report};
@@ -233,22 +232,6 @@ pub async fn run_pass(
 }
 
 /// Observe, plan, apply and verify a built desired state.
-/// How long the verification waits for removals this pass made to show.
-const VERIFY_SETTLE: Duration = Duration::from_secs(10);
-
-/// Whether everything `verify` still wants are removals this pass already
-/// carried out (the daemon has not caught up yet).
-fn only_lagging_removals(verify: &Plan, report: &Report) -> bool {
-    verify.errors.is_empty()
-        && verify.actions.iter().all(|a| {
-            a.verb() == plan::Verb::Remove
-                && report
-                    .actions
-                    .iter()
-                    .any(|r| r.name == a.name() && r.action == a.kind_name() && r.outcome.is_done())
-        })
-}
-
 pub async fn enforce(api: &impl Api, state: &DesiredState, opts: &PassOptions) -> PassOutcome {
     match observe(api, opts).await {
         Ok(snapshot) => enforce_from(api, state, snapshot, opts).await,
@@ -312,37 +295,21 @@ pub async fn enforce_from(
     let mut remaining = None;
     // A pass that had nothing to do needs no second look: the snapshot it
     // planned from is the verification (a no-op pass is one observe).
+    // apply waited for what swarm does asynchronously (a removed service's
+    // tasks, a removed network leaving the list), so one look tells.
     if apply_error.is_none() && !plan.is_empty() {
-        // Removals are asynchronous in swarm (a removed network can be
-        // listed again for a moment while its last tasks shut down): when
-        // all that is left are removals this pass already made, look again
-        // a few times before calling the pass failed.
-        let mut delay = Duration::from_millis(100);
-        let deadline = tokio::time::Instant::now() + VERIFY_SETTLE;
-        loop {
-            match observe_objects(api, opts).await {
-                Ok(after) => {
-                    let mut verify = plan::plan(state, &after, &plan_opts);
-                    leave_nodes_alone(&mut verify, state, &opts.name_prefix);
-                    if verify.is_empty() {
-                        remaining = None;
-                        break;
-                    }
-                    let settling = only_lagging_removals(&verify, &report);
+        match observe_objects(api, opts).await {
+            Ok(after) => {
+                let mut verify = plan::plan(state, &after, &plan_opts);
+                leave_nodes_alone(&mut verify, state, &opts.name_prefix);
+                if !verify.is_empty() {
                     remaining = Some(verify);
-                    if !settling || tokio::time::Instant::now() + delay > deadline {
-                        break;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
                 }
-                Err(e) => {
-                    out.result = PassResult::Failed;
-                    out.cause = Some(FailureCause::Unreachable);
-                    out.error = Some(format!("cannot read the swarm's state after applying: {e}"));
-                    remaining = None;
-                    break;
-                }
+            }
+            Err(e) => {
+                out.result = PassResult::Failed;
+                out.cause = Some(FailureCause::Unreachable);
+                out.error = Some(format!("cannot read the swarm's state after applying: {e}"));
             }
         }
     }
@@ -573,58 +540,6 @@ mod tests {
 
     fn env() -> BTreeMap<String, String> {
         BTreeMap::new()
-    }
-
-    fn remove_network(name: &str) -> Action {
-        Action::RemoveNetwork {
-            name: name.into(),
-            owner: "Network/x".into(),
-            id: format!("id-{name}"),
-            reason: "gone".into(),
-        }
-    }
-
-    fn removed(name: &str, outcome: Outcome) -> apply::ActionReport {
-        apply::ActionReport {
-            action: "RemoveNetwork",
-            name: name.into(),
-            owner: "Network/x".into(),
-            outcome,
-            attempts: 1,
-            duration: Duration::ZERO,
-        }
-    }
-
-    #[test]
-    fn verification_settles_only_for_removals_this_pass_already_made() {
-        let report = Report {
-            actions: vec![
-                removed("a", Outcome::Done { adopted: false }),
-                removed("b", Outcome::Failed("in use".into())),
-            ],
-            ..Report::default()
-        };
-        let verify = |actions: Vec<Action>| Plan {
-            actions,
-            ..Plan::default()
-        };
-        assert!(only_lagging_removals(
-            &verify(vec![remove_network("a")]),
-            &report
-        ));
-        // A removal that failed, or was never made, is real work left.
-        assert!(!only_lagging_removals(
-            &verify(vec![remove_network("b")]),
-            &report
-        ));
-        assert!(!only_lagging_removals(
-            &verify(vec![remove_network("c")]),
-            &report
-        ));
-        assert!(!only_lagging_removals(
-            &verify(vec![remove_network("a"), remove_network("c")]),
-            &report
-        ));
     }
 
     #[tokio::test]
