@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bosun::compose::{self, LoadOptions};
+use bosun::swarm::settle::{self, Check, Schedule};
 use serde_json::{Value, json};
 
 use super::cases::Case;
@@ -91,23 +92,25 @@ fn id_of(v: &Value) -> Result<String, String> {
         .ok_or_else(|| format!("no ID in {v}"))
 }
 
-/// POST with retries for the daemon's transient races.
+/// POST, repeated through [`settle`] while the daemon's answer is a race
+/// that resolves by itself: another test's published port, or a network of
+/// the same name (from the docker half) still on its way out.
 fn post(engine: &Engine, path: &str, body: &Value) -> Result<Value, String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match engine.post(path, body) {
-            // A network of the same name from the docker half may still be on its way out.
+    let schedule = Schedule::new(Duration::from_secs(120), Duration::from_secs(1));
+    settle::until_blocking(
+        format!("POST {path} to be accepted"),
+        schedule,
+        || match engine.post(path, body) {
             Err(e)
-                if (transient(&e)
-                    || (path == "/networks/create" && e.contains("already exists")))
-                    && attempt < 10 =>
+                if transient(&e)
+                    || (path == "/networks/create" && e.contains("already exists")) =>
             {
-                std::thread::sleep(Duration::from_secs(1));
+                Check::Pending(e)
             }
-            other => return other,
-        }
-    }
+            other => Check::Done(other),
+        },
+    )
+    .map_err(|t| t.to_string())?
 }
 
 fn create_all(
