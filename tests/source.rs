@@ -210,6 +210,28 @@ fn dir_revision_hashes_content_and_paths_but_not_git_or_swap_files() {
 }
 
 #[test]
+fn dir_revision_does_not_follow_a_symlink_out_of_the_folder() {
+    let (_tmp, root) = folder();
+    let outside = tempfile::tempdir().expect("tempdir");
+    fs::write(outside.path().join("key"), "one").expect("write");
+    std::os::unix::fs::symlink(outside.path(), root.join("host")).expect("link");
+    let r1 = dir::revision(&root).expect("revision");
+    // What is out there is not read: changing it changes nothing.
+    fs::write(outside.path().join("key"), "two").expect("write");
+    fs::write(outside.path().join("more"), "x").expect("write");
+    assert_eq!(dir::revision(&root).expect("revision"), r1);
+    // Where the link points is part of the folder's content.
+    fs::remove_file(root.join("host")).expect("rm");
+    std::os::unix::fs::symlink("/", root.join("host")).expect("link");
+    assert_ne!(dir::revision(&root).expect("revision"), r1);
+    // A link inside the folder is still followed.
+    std::os::unix::fs::symlink(root.join("app"), root.join("app-link")).expect("link");
+    let r3 = dir::revision(&root).expect("revision");
+    fs::write(root.join("app/.env"), "A=3\n").expect("write");
+    assert_ne!(dir::revision(&root).expect("revision"), r3);
+}
+
+#[test]
 fn dir_source_of_a_missing_folder_names_it() {
     let err = DirSource::new("/nonexistent/bosun/cluster", dir::Config::default())
         .expect_err("missing folder");

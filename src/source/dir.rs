@@ -27,8 +27,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use futures::Stream;
-use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify_debouncer_full::notify::{self, EventKind, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer_opt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -176,13 +176,20 @@ impl DirSource {
         };
         // The debouncer merges per-path events (rename pairs, create +
         // modify) over a fraction of the window; `changed` does the rest.
-        let mut debouncer =
-            new_debouncer((window / 4).max(Duration::from_millis(5)), None, handler).map_err(
-                |source| Error::WatchFailed {
-                    path: root.clone(),
-                    source,
-                },
-            )?;
+        // Symlinks are not followed into: one pointing at `/` would watch
+        // the host's whole file system (what they point at inside the root
+        // is watched where it is).
+        let mut debouncer = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
+            (window / 4).max(Duration::from_millis(5)),
+            None,
+            handler,
+            RecommendedCache::new(),
+            notify::Config::default().with_follow_symlinks(false),
+        )
+        .map_err(|source| Error::WatchFailed {
+            path: root.clone(),
+            source,
+        })?;
         debouncer
             .watch(&root, RecursiveMode::Recursive)
             .map_err(|source| Error::WatchFailed {
@@ -247,14 +254,25 @@ impl Trigger {
 /// sorted relative paths, each with its length and bytes, through SHA-256;
 /// the first 12 hex digits. Hidden folders (`.git`) and editor leftovers
 /// (swap, backup, lock files) are left out, as the watch ignores them.
+///
+/// A symlink that resolves outside the root is not followed: it counts by
+/// its target's path, not by what is there (bosun reads no file outside
+/// the root, and a link to `/` must not make it walk the host).
 pub fn revision(root: &Path) -> Result<String> {
+    let canonical = fs::canonicalize(root).map_err(|source| Error::ReadFailed {
+        path: root.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
-    collect(root, root, 0, &mut files)?;
+    collect(root, &canonical, root, 0, &mut files)?;
     files.sort();
     let mut hash = Sha256::new();
-    for rel in &files {
+    for (rel, outside) in &files {
         let path = root.join(rel);
-        let bytes = fs::read(&path).map_err(|source| Error::ReadFailed { path, source })?;
+        let bytes = match outside {
+            Some(target) => format!("-> {}", target.display()).into_bytes(),
+            None => fs::read(&path).map_err(|source| Error::ReadFailed { path, source })?,
+        };
         let name: Vec<String> = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -275,7 +293,15 @@ fn short_hex(bytes: &[u8]) -> String {
     })
 }
 
-fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Files below `dir` as `(path relative to root, Some(link target) for a
+/// symlink that resolves outside `canonical`)`.
+fn collect(
+    root: &Path,
+    canonical: &Path,
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<(PathBuf, Option<PathBuf>)>,
+) -> Result<()> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -288,18 +314,29 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Res
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        // Follows symlinks; a dangling link is skipped, like a missing file.
+        // Follows symlinks inside the root; a dangling link is skipped, like
+        // a missing file.
         let Ok(meta) = fs::metadata(&path) else {
             continue;
         };
-        if meta.is_dir() {
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let outside = is_link
+            && fs::canonicalize(&path).map_or(true, |target| !target.starts_with(canonical));
+        if outside {
+            if !is_editor_junk(&name)
+                && let Ok(rel) = path.strip_prefix(root)
+            {
+                let target = fs::read_link(&path).map_err(read_err(&path))?;
+                out.push((rel.to_path_buf(), Some(target)));
+            }
+        } else if meta.is_dir() {
             if !name.starts_with('.') {
-                collect(root, &path, depth + 1, out)?;
+                collect(root, canonical, &path, depth + 1, out)?;
             }
         } else if !is_editor_junk(&name)
             && let Ok(rel) = path.strip_prefix(root)
         {
-            out.push(rel.to_path_buf());
+            out.push((rel.to_path_buf(), None));
         }
     }
     Ok(())
