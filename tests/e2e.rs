@@ -251,6 +251,20 @@ fn fault_folder(dir: &Path, n: usize) {
     std::fs::write(dir.join("app/docker-compose.yml"), compose).expect("write");
 }
 
+/// `reconcile --once` of `dir` two actions at a time, slow enough to be
+/// interrupted part way.
+fn slow_reconcile(host: &str, dir: &str) -> tokio::process::Child {
+    let args = [
+        "reconcile",
+        "--once",
+        "--no-wait",
+        "--concurrency",
+        "2",
+        dir,
+    ];
+    spawn_bosun(host, &args)
+}
+
 /// After an interrupted reconcile of [`fault_folder`]: a rerun exits 0 and
 /// leaves exactly the folder's objects — `services` services, no duplicate,
 /// no orphan, nothing unlabelled — and `plan` is then empty.
@@ -303,17 +317,7 @@ async fn a_reconcile_whose_manager_dies_mid_apply_converges_on_the_rerun_without
     let dir_s = path_str(&dir);
 
     let started = Instant::now();
-    let mut child = spawn_bosun(
-        &host,
-        &[
-            "reconcile",
-            "--once",
-            "--no-wait",
-            "--concurrency",
-            "2",
-            dir_s,
-        ],
-    );
+    let mut child = slow_reconcile(&host, dir_s);
     let stack_label = format!("{NAMESPACE}=fault");
     let seen = wait_for(
         "the first service creates on another manager",
@@ -385,17 +389,7 @@ async fn bosun_killed_by_sigkill_mid_reconcile_converges_on_the_rerun_without_du
     let dir_s = path_str(&dir);
     let stack_label = format!("{NAMESPACE}=fault");
 
-    let mut child = spawn_bosun(
-        &host,
-        &[
-            "reconcile",
-            "--once",
-            "--no-wait",
-            "--concurrency",
-            "2",
-            dir_s,
-        ],
-    );
+    let mut child = slow_reconcile(&host, dir_s);
     let seen = wait_for(
         "bosun to create its first services",
         Duration::from_secs(60),
