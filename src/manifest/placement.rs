@@ -12,7 +12,11 @@ use super::{Kind, Manifest, Object, PlacementPolicy, Spec, check_name, did_you_m
 use crate::yaml::Path;
 
 /// Placement added to every service its selector picks, on top of what the
-/// compose file says (constraints are appended, preferences prepended).
+/// compose file says: its constraints and spread preferences are appended
+/// after the compose file's own, policies in name order, each one skipped
+/// when already there. Swarm spreads over preferences as a tree, the first
+/// at the top, so the compose file's spread stays the outer one and a
+/// policy's spreads further inside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PlacementPolicySpec {

@@ -735,6 +735,66 @@ fn placement_policies_add_constraints_preferences_and_max_replicas() {
     );
 }
 
+/// Swarm spreads over preferences as a tree, the first one at the top:
+/// the compose file's own preferences and constraints stay first, and
+/// policies append theirs in policy-name order, skipping ones already there.
+#[test]
+fn placement_policies_append_after_the_compose_file_in_name_order() {
+    let files = vec![
+        (
+            "app.yaml",
+            format!(
+                "{H}kind: Stack\nmetadata: {{name: app}}\nspec:\n  compose:\n    services:\n      web:\n        image: nginx:1.25\n        deploy:\n          placement:\n            constraints: [\"node.labels.ssd == true\"]\n            preferences: [{{spread: node.labels.zone}}]\n"
+            ),
+        ),
+        (
+            "b.yaml",
+            format!(
+                "{H}kind: PlacementPolicy\nmetadata: {{name: b-rack}}\nspec:\n  selector: {{stacks: [app]}}\n  preferences: [{{spread: node.labels.rack}}, {{spread: node.labels.zone}}]\n  constraints: [\"node.role == worker\"]\n"
+            ),
+        ),
+        (
+            "a.yaml",
+            format!(
+                "{H}kind: PlacementPolicy\nmetadata: {{name: a-hv}}\nspec:\n  selector: {{stacks: [app]}}\n  preferences: [{{spread: node.labels.hypervisor}}]\n  constraints: [\"node.labels.ssd == true\", \"node.platform.os == linux\"]\n"
+            ),
+        ),
+    ];
+    let d = build_from(&files);
+    let placement = d.stack("app").expect("app").objects.services[0]
+        .task_template
+        .placement
+        .clone()
+        .expect("placement");
+    let spreads: Vec<&str> = placement
+        .preferences
+        .iter()
+        .map(|p| {
+            p.spread
+                .as_ref()
+                .expect("spread")
+                .spread_descriptor
+                .as_str()
+        })
+        .collect();
+    assert_eq!(
+        spreads,
+        [
+            "node.labels.zone",
+            "node.labels.hypervisor",
+            "node.labels.rack"
+        ]
+    );
+    assert_eq!(
+        placement.constraints,
+        [
+            "node.labels.ssd == true",
+            "node.platform.os == linux",
+            "node.role == worker"
+        ]
+    );
+}
+
 // --- ownership -------------------------------------------------------------
 
 fn managed_service(name: &str, owner: &str) -> Value {
