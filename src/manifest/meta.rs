@@ -16,8 +16,10 @@ pub struct Metadata {
     /// most 63 characters (`Stack` and `VipPolicy` names become parts of
     /// service names and may not contain `.`).
     pub name: String,
-    /// Labels put on what the object creates in the swarm (networks carry
-    /// them as network labels). Numbers and booleans are taken as strings.
+    /// Labels of the manifest. A `Network` carries them as its network
+    /// labels; other kinds keep them in the manifest only (label a stack's
+    /// services, configs and secrets with the compose file's `labels` and
+    /// `deploy.labels`). Numbers and booleans are taken as strings.
     #[serde(
         default,
         deserialize_with = "string_map",
