@@ -1,8 +1,9 @@
 //! `bosun run`: keep the swarm equal to a folder or a git repository.
 //!
 //! Runs until SIGTERM or SIGINT: the first lets the running pass finish,
-//! releases the lease, stops the HTTP server and exits 0; a second exits at
-//! once (130, without releasing the lease: it expires).
+//! releases the lease, stops the HTTP server and exits 0; a second cancels
+//! the running pass through the same shutdown path (the lease is still
+//! released) and exits 130.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use anyhow::Context;
 
 use super::plan::runtime;
 use crate::apply;
-use crate::controller::{self, PassOptions, RunConfig, Source, scheduler};
+use crate::controller::scheduler::{self, Stopped};
+use crate::controller::{self, PassOptions, RunConfig, Shutdown, Source};
 use crate::source::git::{Credentials, GitConfig, Reference, Secret};
 
 /// Arguments of `bosun run`.
@@ -202,44 +204,52 @@ fn default_instance_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// Run `bosun run`.
 /// Run `bosun run`; files are read inside the folder (or the git checkout)
 /// and below `allow`.
 pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let config = args.config(allow)?;
     runtime()?.block_on(async {
-        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = Shutdown::new();
+        let on_signal = shutdown.clone();
+        let mut signals = Signals::new().context("cannot handle SIGTERM and SIGINT")?;
         tokio::spawn(async move {
-            signal().await;
+            signals.next().await;
             tracing::info!("signal received: finishing the running pass, then exiting");
-            let _ = first_tx.send(());
-            signal().await;
-            tracing::warn!("second signal: exiting at once");
-            std::process::exit(130);
+            on_signal.stop();
+            signals.next().await;
+            on_signal.abort();
         });
-        controller::run(config, async {
-            let _ = first_rx.await;
+        let stopped = controller::run(config, shutdown)
+            .await
+            .context("bosun run")?;
+        Ok(match stopped {
+            Stopped::Aborted => ExitCode::from(130),
+            Stopped::Gracefully | Stopped::Closed => ExitCode::SUCCESS,
         })
-        .await
-        .context("bosun run")?;
-        Ok(ExitCode::SUCCESS)
     })
 }
 
-/// The next SIGTERM or SIGINT.
-async fn signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGTERM and SIGINT, registered once: a signal that comes while the
+/// first is being handled is kept for the next [`Signals::next`].
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
 }

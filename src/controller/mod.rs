@@ -21,4 +21,4 @@ pub mod scheduler;
 pub mod status;
 
 pub use pass::{PassOptions, PassOutcome, run_pass};
-pub use runner::{RunConfig, Source, run, run_with_abort};
+pub use runner::{RunConfig, Shutdown, Source, run};

@@ -16,13 +16,14 @@
 //! holder applies; the others observe and report.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::events::{self, EventFilter};
@@ -99,18 +100,50 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Run until `shutdown` completes: the running pass finishes, the lease is
-/// released, the HTTP server stops.
-pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
-    run_with_abort(config, shutdown, std::future::pending()).await
+/// How [`run`] is stopped, one mechanism for every task: [`stop`](Self::stop)
+/// (the first signal) ends the side tasks and lets the running pass finish;
+/// [`abort`](Self::abort) (a second signal) also cancels the running pass.
+/// Either way [`run`] then awaits its tasks, releases the lease and stops
+/// the HTTP server before it returns.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    abort: CancellationToken,
+    /// A child of `abort`: aborting stops too.
+    stop: CancellationToken,
 }
 
-/// [`run`], and when `abort` completes (a second signal) return at once.
-pub async fn run_with_abort(
-    config: RunConfig,
-    shutdown: impl Future<Output = ()>,
-    abort: impl Future<Output = ()>,
-) -> Result<()> {
+impl Default for Shutdown {
+    fn default() -> Self {
+        let abort = CancellationToken::new();
+        let stop = abort.child_token();
+        Shutdown { abort, stop }
+    }
+}
+
+impl Shutdown {
+    #[must_use]
+    pub fn new() -> Self {
+        Shutdown::default()
+    }
+
+    /// Stop: side tasks end, the running pass finishes.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stop and cancel the running pass.
+    pub fn abort(&self) {
+        self.abort.cancel();
+    }
+}
+
+/// How long shutdown waits for the side tasks, the lease release and the
+/// HTTP server; each is a bounded request or a loop that checks its token.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Run until `shutdown` says stop. [`Stopped::Aborted`](scheduler::Stopped)
+/// when the running pass was cancelled.
+pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Stopped> {
     let client = Client::connect().await.map_err(Error::ConnectFailed)?;
     let metrics = Metrics::new(client.counter());
     let (location, kind) = match &config.source {
@@ -123,75 +156,19 @@ pub async fn run_with_abort(
         revision: None,
         error: None,
     });
-    let (hook_tx, mut hook_rx) = mpsc::channel::<()>(1);
-    let listener = http::bind(config.listen).await?;
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "listening");
-    }
-    let (stop_http, mut http_stopped) = watch::channel(false);
-    let server = tokio::spawn(http::serve(
-        listener,
-        HttpState {
-            status: status.clone(),
-            metrics: metrics.clone(),
-            webhook_secret: config.webhook_secret.clone(),
-            hook_tx,
-        },
-        async move {
-            let _ = http_stopped.wait_for(|s| *s).await;
-        },
-    ));
+    let (hook_tx, hook_rx) = mpsc::channel::<()>(1);
+    // The HTTP server outlives the pass (status stays readable while it
+    // finishes): its own token, cancelled last or by an abort.
+    let http_stop = shutdown.abort.child_token();
+    let server = serve_http(&config, &status, &metrics, hook_tx, http_stop.clone()).await?;
 
     let (tx, rx) = mpsc::channel::<Trigger>(64);
     let _ = tx.try_send(Trigger::Initial);
-    let mut tasks = tokio::task::JoinSet::new();
-
-    // The source.
-    let (dir, git) = match &config.source {
-        Source::Dir(d) => {
-            let mut watch = DirSource::new(d, dir::Config::default().debounce(config.debounce))?;
-            let root = watch.root().to_path_buf();
-            let tx = tx.clone();
-            tasks.spawn(async move {
-                while let Some(t) = watch.changed().await {
-                    tracing::debug!(paths = ?t.paths, rescan = t.rescan, "folder changed");
-                    if tx.send(Trigger::Source).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            (root, None)
-        }
-        Source::Git(g) => {
-            let git = GitSource::new(g.clone())?;
-            let interval = git.interval();
-            let poll_tx = tx.clone();
-            tasks.spawn(async move {
-                let mut tick =
-                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    if poll_tx.send(Trigger::Poll).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            let hook_fwd = tx.clone();
-            tasks.spawn(async move {
-                while hook_rx.recv().await.is_some() {
-                    if hook_fwd.send(Trigger::Webhook).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            (git.dir(), Some(git))
-        }
-    };
-
-    // Docker events.
+    let mut tasks = JoinSet::new();
+    let (dir, git) = spawn_source(&config, hook_rx, &tx, &shutdown.stop, &mut tasks)?;
     let activity = Activity::default();
-    tasks.spawn(events::watch(
+    let stop = shutdown.stop.child_token();
+    let events = events::watch(
         client.clone(),
         EventFilter {
             lease_name: config.lease.name.clone(),
@@ -199,31 +176,23 @@ pub async fn run_with_abort(
         },
         activity.clone(),
         tx.clone(),
-    ));
-
-    // The lease.
-    let api = Arc::new(client.clone());
-    let lease = Arc::new(Mutex::new(Lease::new(api, config.lease.clone())));
-    {
-        let lease = lease.clone();
-        let status = status.clone();
-        let metrics = metrics.clone();
-        let tx = tx.clone();
-        let every = config.lease.renew_every;
-        tasks.spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let (gained, lost) = keep_lease(&lease, &status, &metrics).await;
-                if gained && tx.send(Trigger::Lease).await.is_err() {
-                    break;
-                }
-                if lost {
-                    tracing::warn!("lease lost: another instance applies now");
-                }
-            }
-        });
-    }
-    drop(tx);
+    );
+    tasks.spawn(async move {
+        stop.run_until_cancelled(events).await;
+    });
+    let lease = Arc::new(Mutex::new(Lease::new(
+        Arc::new(client.clone()),
+        config.lease.clone(),
+    )));
+    spawn_lease_renewal(
+        &config,
+        &lease,
+        &status,
+        &metrics,
+        tx,
+        &shutdown.stop,
+        &mut tasks,
+    );
 
     let worker = Arc::new(Mutex::new(Worker {
         client,
@@ -246,26 +215,165 @@ pub async fn run_with_abort(
             let worker = worker.clone();
             async move { worker.lock().await.pass(triggers).await }
         },
-        shutdown,
-        abort,
+        shutdown.stop.clone().cancelled_owned(),
+        shutdown.abort.clone().cancelled_owned(),
     )
     .await;
-    tasks.abort_all();
     if stopped == scheduler::Stopped::Aborted {
-        tracing::warn!("second signal: exiting at once");
-        return Ok(());
+        tracing::warn!("second signal: the running pass is cancelled");
     }
     tracing::info!("shutting down: releasing the lease, stopping the HTTP server");
-    if let Err(e) = lease.lock().await.release().await {
-        tracing::warn!(error = %e, "cannot release the lease; it expires on its own");
+    // The scheduler returns when stopped, aborted, or when every trigger
+    // sender is gone; make sure every task sees it.
+    shutdown.stop();
+    wind_down(tasks, &lease, server, &http_stop).await;
+    Ok(stopped)
+}
+
+/// Bind the listener and serve the endpoints until `stop`.
+async fn serve_http(
+    config: &RunConfig,
+    status: &StatusHandle,
+    metrics: &Metrics,
+    hook_tx: mpsc::Sender<()>,
+    stop: CancellationToken,
+) -> Result<JoinHandle<http::Result<()>>> {
+    let listener = http::bind(config.listen).await?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
     }
-    let _ = stop_http.send(true);
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
+    Ok(tokio::spawn(http::serve(
+        listener,
+        HttpState {
+            status: status.clone(),
+            metrics: metrics.clone(),
+            webhook_secret: config.webhook_secret.clone(),
+            hook_tx,
+        },
+        stop.cancelled_owned(),
+    )))
+}
+
+/// The source's tasks: the folder watch, or the git poll timer and the
+/// webhook forwarder. The folder (or checkout) passes read, and the git
+/// source when there is one.
+fn spawn_source(
+    config: &RunConfig,
+    mut hook_rx: mpsc::Receiver<()>,
+    tx: &mpsc::Sender<Trigger>,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<(PathBuf, Option<GitSource>)> {
+    match &config.source {
+        Source::Dir(d) => {
+            let mut watch = DirSource::new(d, dir::Config::default().debounce(config.debounce))?;
+            let root = watch.root().to_path_buf();
+            let tx = tx.clone();
+            let stop = stop.child_token();
+            tasks.spawn(async move {
+                while let Some(Some(t)) = stop.run_until_cancelled(watch.changed()).await {
+                    tracing::debug!(paths = ?t.paths, rescan = t.rescan, "folder changed");
+                    if tx.send(Trigger::Source).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok((root, None))
+        }
+        Source::Git(g) => {
+            let git = GitSource::new(g.clone())?;
+            let interval = git.interval();
+            let poll_tx = tx.clone();
+            let poll_stop = stop.child_token();
+            tasks.spawn(async move {
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while poll_stop.run_until_cancelled(tick.tick()).await.is_some() {
+                    if poll_tx.send(Trigger::Poll).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let hook_fwd = tx.clone();
+            let hook_stop = stop.child_token();
+            tasks.spawn(async move {
+                while let Some(Some(())) = hook_stop.run_until_cancelled(hook_rx.recv()).await {
+                    if hook_fwd.send(Trigger::Webhook).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok((git.dir(), Some(git)))
+        }
+    }
+}
+
+/// Acquire or renew the lease every `renew_every`; gaining it triggers a
+/// pass. Only the wait between renewals is cancelled: a renewal in flight
+/// completes, so its write is never cut in the middle.
+fn spawn_lease_renewal(
+    config: &RunConfig,
+    lease: &Arc<Mutex<Lease<Client>>>,
+    status: &StatusHandle,
+    metrics: &Metrics,
+    tx: mpsc::Sender<Trigger>,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let lease = lease.clone();
+    let status = status.clone();
+    let metrics = metrics.clone();
+    let every = config.lease.renew_every;
+    let stop = stop.child_token();
+    tasks.spawn(async move {
+        while stop
+            .run_until_cancelled(tokio::time::sleep(every))
+            .await
+            .is_some()
+        {
+            let (gained, lost) = keep_lease(&lease, &status, &metrics).await;
+            if gained && tx.send(Trigger::Lease).await.is_err() {
+                break;
+            }
+            if lost {
+                tracing::warn!("lease lost: another instance applies now");
+            }
+        }
+    });
+}
+
+/// After the loop: await the side tasks (their tokens are cancelled), then
+/// release the lease, then stop the HTTP server; each bounded by
+/// [`SHUTDOWN_GRACE`].
+async fn wind_down(
+    mut tasks: JoinSet<()>,
+    lease: &Mutex<Lease<Client>>,
+    server: JoinHandle<http::Result<()>>,
+    http_stop: &CancellationToken,
+) {
+    let joined = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if joined.is_err() {
+        tracing::warn!(
+            left = tasks.len(),
+            "side tasks did not stop in 5 s; dropping them"
+        );
+        tasks.abort_all();
+    }
+    match tokio::time::timeout(SHUTDOWN_GRACE, async { lease.lock().await.release().await }).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot release the lease; it expires on its own"),
+        Err(_) => tracing::warn!("the lease release took over 5 s; it expires on its own"),
+    }
+    http_stop.cancel();
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server failed"),
         Err(_) => tracing::warn!("HTTP server did not stop in 5 s"),
         _ => {}
     }
-    Ok(())
 }
 
 /// Acquire or renew the lease and publish who holds it; `(gained, lost)`.
