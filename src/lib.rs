@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cli;
 pub mod compose;
 pub mod controller;
+pub mod error;
 pub mod manifest;
 pub mod plan;
 pub mod sandbox;

@@ -1,4 +1,5 @@
-//! The `bosun` binary: parse arguments, set up logging, run, map to exit codes.
+//! The `bosun` binary: parse arguments, set up logging, run; exit codes
+//! come from `bosun::cli::Exit::code` and `bosun::cli::Error::code`.
 //!
 //! Exit codes: 0 success, 1 "differences found" (plan), 2 error or invalid input.
 //! Output into a closed pipe is dropped; the command keeps its exit code.
@@ -18,12 +19,11 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = bosun::cli::Cli::parse();
     bosun::cli::init_tracing(cli.log_format);
-    match bosun::cli::run(cli) {
-        Ok(code) => code,
+    ExitCode::from(match bosun::cli::run(cli) {
+        Ok(exit) => exit.code(),
         Err(err) => {
-            // A stderr that cannot be written leaves only the exit code.
-            let _ = bosun::errln!("error: {err:#}");
-            ExitCode::from(2)
+            err.report();
+            err.code()
         }
-    }
+    })
 }

@@ -5,6 +5,7 @@ mod confine;
 mod conformance;
 mod deploy;
 mod e2e;
+mod errors;
 mod examples;
 mod http;
 mod inswarm;

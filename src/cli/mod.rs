@@ -1,7 +1,9 @@
 //! Command-line interface: clap definitions and one module per command.
 //!
-//! Each command module exposes `Args` (clap) and `run(args) -> Result<ExitCode>`;
-//! `main` prints any error chain and exits 2.
+//! Each command module exposes `Args` (clap) and `run(args) -> Result<Exit,
+//! Error>`; [`Exit::code`] and [`Error::code`] are the one place exit codes
+//! are chosen, and `main` prints an error once ([`Error::report`]): each
+//! message adds only its own context, its causes follow it.
 //!
 //! Commands write through [`out!`](crate::out) and [`err!`](crate::err),
 //! never `println!`: Rust ignores SIGPIPE, so `println!` into a closed pipe
@@ -11,7 +13,6 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -112,8 +113,75 @@ pub fn write_to(w: &mut impl Write, args: fmt::Arguments<'_>) -> io::Result<()> 
     }
 }
 
+/// How a command ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; for `plan`, the swarm equals the manifests.
+    Success,
+    /// `plan` found differences (printed).
+    Differences,
+    /// A second signal cancelled `bosun run`'s pass.
+    Aborted,
+}
+
+impl Exit {
+    /// The process exit code.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Differences => 1,
+            Exit::Aborted => 130,
+        }
+    }
+}
+
+/// How a command failed. Every failure exits 2.
+#[derive(Debug)]
+pub enum Error {
+    /// Invalid input; the diagnostics, printed as they are.
+    Invalid(String),
+    /// The failure is already in the command's output (a plan's errors).
+    Reported,
+    /// An error, printed as `error: ` and its chain of causes.
+    Failed(anyhow::Error),
+}
+
+impl Error {
+    /// The process exit code.
+    #[must_use]
+    pub fn code(&self) -> u8 {
+        2
+    }
+
+    /// Print the failure to stderr, once.
+    pub fn report(&self) {
+        // A stderr that cannot be written leaves only the exit code.
+        let _ = match self {
+            Error::Invalid(diagnostics) => crate::errln!("{diagnostics}"),
+            Error::Reported => Ok(()),
+            Error::Failed(e) => crate::errln!("error: {e:#}"),
+        };
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Error::Failed(e)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Failed(e.into())
+    }
+}
+
+/// What a command returns.
+pub type Result<T = Exit, E = Error> = std::result::Result<T, E>;
+
 /// Run the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(cli: Cli) -> Result {
     match cli.command {
         Command::Validate(args) => validate::run(&args, &cli.allow_path),
         Command::Schema(args) => schema::run(&args),

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::{Error, Exit};
 use crate::manifest;
 use crate::plan::{self, DesiredState};
 use crate::source::Confinement;
@@ -43,29 +43,28 @@ pub enum Output {
 }
 
 /// Load and validate the manifests (files read inside `dir` and below
-/// `allow`) and build the desired state; invalid input prints its
-/// diagnostics and returns `None`.
-pub(crate) fn desired(dir: &Path, allow: &[PathBuf], scope: Option<&str>) -> Option<DesiredState> {
+/// `allow`) and build the desired state; warnings are printed.
+pub(crate) fn desired(
+    dir: &Path,
+    allow: &[PathBuf],
+    scope: Option<&str>,
+) -> Result<DesiredState, Error> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let confine = Confinement::new(dir).allow(allow);
     let desired = match manifest::load_confined(dir, &env, &confine) {
         Ok(d) => d,
         Err(diagnostics) => {
-            // Nowhere to report a stderr that cannot be written.
-            let _ = crate::errln!("{diagnostics}\ninvalid manifests: nothing planned");
-            return None;
+            return Err(Error::Invalid(format!(
+                "{diagnostics}\ninvalid manifests: nothing planned"
+            )));
         }
     };
     for warning in &desired.warnings {
+        // Nowhere to report a stderr that cannot be written.
         let _ = crate::errln!("{warning}");
     }
-    match DesiredState::build(&desired, &env) {
-        Ok(state) => Some(state.with_scope(scope)),
-        Err(e) => {
-            let _ = crate::errln!("error: {e}");
-            None
-        }
-    }
+    let state = DesiredState::build(&desired, &env).map_err(anyhow::Error::new)?;
+    Ok(state.with_scope(scope))
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -78,9 +77,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Connect like the docker CLI (`DOCKER_HOST`, …) and take a snapshot.
 pub(crate) async fn connect_and_observe() -> anyhow::Result<(Client, swarm::Snapshot)> {
-    let client = Client::connect()
-        .await
-        .context("cannot connect to the Docker daemon")?;
+    // Its error names the daemon's address: no context to add.
+    let client = Client::connect().await?;
     let snapshot = observe_manager(&client, client.host()).await?;
     Ok((client, snapshot))
 }
@@ -112,14 +110,14 @@ pub(crate) async fn observe_manager(api: &impl Api, host: &str) -> anyhow::Resul
 
 /// [`desired`] and [`connect_and_observe`] at the same time: the manifests
 /// load on a blocking thread while the daemon answers. Invalid manifests win
-/// (`Ok(None)`, diagnostics printed, the daemon's answer not awaited), so
+/// (their diagnostics, the daemon's answer not awaited), so
 /// `plan` and `reconcile` of a broken folder fail the same way with or
 /// without a daemon.
 pub(crate) async fn desired_and_observed(
     dir: &Path,
     allow: &[PathBuf],
     scope: Option<&str>,
-) -> anyhow::Result<Option<(DesiredState, Client, swarm::Snapshot)>> {
+) -> Result<(DesiredState, Client, swarm::Snapshot), Error> {
     let (dir, allow, scope) = (dir.to_path_buf(), allow.to_vec(), scope.map(str::to_string));
     let start = std::time::Instant::now();
     let loading = tokio::task::spawn_blocking(move || {
@@ -132,24 +130,24 @@ pub(crate) async fn desired_and_observed(
         tracing::debug!(elapsed = ?start.elapsed(), "swarm observed");
         observed
     });
-    let Some(state) = loading.await.context("loading the manifests")? else {
-        observing.abort();
-        return Ok(None);
+    let state = match loading.await.context("loading the manifests")? {
+        Ok(state) => state,
+        Err(invalid) => {
+            observing.abort();
+            return Err(invalid);
+        }
     };
     let (client, snapshot) = observing.await.context("reading the swarm")??;
-    Ok(Some((state, client, snapshot)))
+    Ok((state, client, snapshot))
 }
 
 /// Run `bosun plan`; files are read inside the folder and below `allow`.
-pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let observed = runtime()?.block_on(desired_and_observed(
+pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
+    let (state, _, snapshot) = runtime()?.block_on(desired_and_observed(
         &args.dir,
         allow,
         args.scope.as_deref(),
     ))?;
-    let Some((state, _, snapshot)) = observed else {
-        return Ok(ExitCode::from(2));
-    };
     let plan = plan::plan(
         &state,
         &snapshot,
@@ -162,12 +160,13 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
         )?,
         Output::Text => crate::out!("{}", plan.render_text(std::io::stdout().is_terminal()))?,
     }
-    Ok(if !plan.errors.is_empty() {
-        ExitCode::from(2)
-    } else if plan.is_empty() {
-        ExitCode::SUCCESS
+    if !plan.errors.is_empty() {
+        return Err(Error::Reported);
+    }
+    Ok(if plan.is_empty() {
+        Exit::Success
     } else {
-        ExitCode::from(1)
+        Exit::Differences
     })
 }
 

@@ -8,11 +8,11 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use super::plan::{desired_and_observed, runtime};
+use super::{Error, Exit};
 use crate::apply::{self, Report};
-use crate::controller::pass::{self, FailureCause, PassOptions};
+use crate::controller::pass::{self, PassOptions};
 use crate::controller::status::PassResult;
 
 /// Arguments of `bosun reconcile`.
@@ -40,12 +40,14 @@ pub struct Args {
 }
 
 /// Run `bosun reconcile`; files are read inside the folder and below `allow`.
-pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.once,
-        "`bosun reconcile` needs `--once` (one pass, then exit); to keep the swarm \
-         converged continuously use `bosun run`"
-    );
+pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
+    if !args.once {
+        return Err(anyhow::anyhow!(
+            "`bosun reconcile` needs `--once` (one pass, then exit); to keep the swarm \
+             converged continuously use `bosun run`"
+        )
+        .into());
+    }
     let opts = PassOptions::default().prune(!args.no_prune).apply(
         apply::Options::default()
             .concurrency(usize::from(args.concurrency))
@@ -53,11 +55,8 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
     );
     let color = std::io::stdout().is_terminal();
     runtime()?.block_on(async {
-        let Some((state, client, snapshot)) =
-            desired_and_observed(&args.dir, allow, args.scope.as_deref()).await?
-        else {
-            return Ok(ExitCode::from(2));
-        };
+        let (state, client, snapshot) =
+            desired_and_observed(&args.dir, allow, args.scope.as_deref()).await?;
         let out = pass::enforce_from(&client, &state, snapshot, &opts).await;
         if let Some(plan) = &out.plan
             && (!plan.actions.is_empty() || !plan.errors.is_empty())
@@ -67,16 +66,12 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
         if out.result == PassResult::Success {
             let summary = out.report.as_ref().map(Report::summary).unwrap_or_default();
             crate::outln!("converged: {summary}")?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Exit::Success);
         }
-        match (out.cause, out.error) {
-            // The daemon went away after applying: an error of the command.
-            (Some(FailureCause::Unreachable), Some(e)) => Err(anyhow::anyhow!(e)),
-            (_, Some(e)) => {
-                crate::errln!("error: {e}")?;
-                Ok(ExitCode::from(2))
-            }
-            (_, None) => Ok(ExitCode::from(2)),
-        }
+        Err(match out.error {
+            Some(e) => Error::Failed(anyhow::anyhow!(e)),
+            // The plan's errors, printed with it.
+            None => Error::Reported,
+        })
     })
 }

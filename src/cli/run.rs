@@ -7,11 +7,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 
+use super::Exit;
 use super::plan::runtime;
 use crate::apply;
 use crate::controller::scheduler::{self, Stopped};
@@ -206,7 +206,7 @@ fn default_instance_id() -> String {
 
 /// Run `bosun run`; files are read inside the folder (or the git checkout)
 /// and below `allow`.
-pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
     let config = args.config(allow)?;
     runtime()?.block_on(async {
         let shutdown = Shutdown::new();
@@ -223,8 +223,8 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
             .await
             .context("bosun run")?;
         Ok(match stopped {
-            Stopped::Aborted => ExitCode::from(130),
-            Stopped::Gracefully | Stopped::Closed => ExitCode::SUCCESS,
+            Stopped::Aborted => Exit::Aborted,
+            Stopped::Gracefully | Stopped::Closed => Exit::Success,
         })
     })
 }

@@ -3,7 +3,7 @@
 //! Each invocation is separate (`up`, then `kill`, then `down` from another
 //! shell): the state lives under `/run/bosun-sandbox/<name>/`.
 
-use std::process::ExitCode;
+use super::Exit;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -65,16 +65,11 @@ pub enum SandboxCommand {
 }
 
 /// Run `bosun sandbox`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(run_async(&args.command))
+pub fn run(args: &Args) -> super::Result {
+    Ok(super::plan::runtime()?.block_on(run_async(&args.command))?)
 }
 
-async fn run_async(command: &SandboxCommand) -> anyhow::Result<ExitCode> {
+async fn run_async(command: &SandboxCommand) -> anyhow::Result<Exit> {
     // Everything but reading state needs root and the tools; say what is
     // missing before half-doing anything.
     if !matches!(command, SandboxCommand::Status(_) | SandboxCommand::Env(_)) {
@@ -131,5 +126,5 @@ async fn run_async(command: &SandboxCommand) -> anyhow::Result<ExitCode> {
             crate::outln!("{image} imported into {}", sandbox.nodes().join(", "))?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

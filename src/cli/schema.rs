@@ -2,10 +2,10 @@
 //! of every manifest kind.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::Exit;
 use crate::manifest::schema;
 
 /// Arguments of `bosun schema`.
@@ -20,20 +20,21 @@ pub struct Args {
 }
 
 /// Run `bosun schema`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args) -> super::Result {
     if args.check {
         let stale = schema::check(&args.dir).context("checking schemas")?;
         if stale.is_empty() {
             crate::outln!("{}: schemas are up to date", args.dir.display())?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Exit::Success);
         }
         let list: Vec<String> = stale.iter().map(ToString::to_string).collect();
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "{}\nschemas in {} are stale: run `bosun schema --dir {}` to regenerate them",
             list.join("\n"),
             args.dir.display(),
             args.dir.display()
-        );
+        )
+        .into());
     }
     let written = schema::write(&args.dir).context("writing schemas")?;
     for path in &written {
@@ -42,5 +43,5 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if written.is_empty() {
         crate::outln!("{}: schemas are up to date", args.dir.display())?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+use super::{Error, Exit};
 use crate::manifest;
 use crate::source::Confinement;
 
@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 /// Run `bosun validate`; files are read inside the folder and below `allow`.
-pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let confine = Confinement::new(&args.dir).allow(allow);
     match manifest::load_confined(&args.dir, &env, &confine) {
@@ -33,18 +33,16 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> anyhow::Result<ExitCode> {
                 n => format!(", {n} warnings"),
             };
             crate::outln!("valid: {}{warnings}", desired.summary())?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Err(diagnostics) => {
-            crate::errln!("{diagnostics}")?;
             let errors = diagnostics.errors().count();
             let warnings = diagnostics.warnings().count();
-            crate::errln!(
-                "invalid: {errors} error{}, {warnings} warning{}",
+            Err(Error::Invalid(format!(
+                "{diagnostics}\ninvalid: {errors} error{}, {warnings} warning{}",
                 if errors == 1 { "" } else { "s" },
                 if warnings == 1 { "" } else { "s" }
-            )?;
-            Ok(ExitCode::from(2))
+            )))
         }
     }
 }

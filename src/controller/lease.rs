@@ -52,21 +52,21 @@ const PAYLOAD: &[u8] = b"bosun lease: see the dev.bosun.lease.* labels\n";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading the lease's config failed.
-    #[error("cannot read lease {name}: {source}")]
+    #[error("cannot read lease {name}")]
     ReadFailed {
         name: String,
         #[source]
         source: swarm::Error,
     },
     /// Creating the lease's config failed.
-    #[error("cannot create lease {name}: {source}")]
+    #[error("cannot create lease {name}")]
     CreateFailed {
         name: String,
         #[source]
         source: swarm::Error,
     },
     /// Updating the lease's labels failed (other than losing a race).
-    #[error("cannot update lease {name}: {source}")]
+    #[error("cannot update lease {name}")]
     UpdateFailed {
         name: String,
         #[source]

@@ -33,6 +33,7 @@ use super::metrics::Metrics;
 use super::pass::{self, FailureCause, Loaded, PassOptions, PassOutcome};
 use super::scheduler::{self, Activity, Trigger, Triggers};
 use super::status::{LeaseStatus, PassResult, PassStatus, SourceStatus, StatusHandle, rfc3339};
+use crate::error;
 use crate::source::Confinement;
 use crate::source::dir::{self, DirSource};
 use crate::source::git::{GitConfig, GitSource, redact};
@@ -94,7 +95,7 @@ pub enum Error {
     #[error(transparent)]
     GitInvalid(#[from] crate::source::git::Error),
     /// The Docker daemon's address or TLS settings are unusable.
-    #[error("cannot set up the Docker client: {0}")]
+    #[error("cannot set up the Docker client")]
     ConnectFailed(#[source] crate::swarm::Error),
 }
 
@@ -144,6 +145,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Run until `shutdown` says stop. [`Stopped::Aborted`](scheduler::Stopped)
 /// when the running pass was cancelled.
 pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Stopped> {
+    // The source first: a missing folder or a bad git setting is reported
+    // before anything reaches for the network.
+    let (hook_tx, hook_rx) = mpsc::channel::<()>(1);
+    let (tx, rx) = mpsc::channel::<Trigger>(64);
+    let _ = tx.try_send(Trigger::Initial);
+    let mut tasks = JoinSet::new();
+    let (dir, git) = spawn_source(&config, hook_rx, &tx, &shutdown.stop, &mut tasks)?;
     let client = Client::connect().await.map_err(Error::ConnectFailed)?;
     let metrics = Metrics::new(client.counter());
     let (location, kind) = match &config.source {
@@ -156,16 +164,11 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
         revision: None,
         error: None,
     });
-    let (hook_tx, hook_rx) = mpsc::channel::<()>(1);
     // The HTTP server outlives the pass (status stays readable while it
     // finishes): its own token, cancelled last or by an abort.
     let http_stop = shutdown.abort.child_token();
     let server = serve_http(&config, &status, &metrics, hook_tx, http_stop.clone()).await?;
 
-    let (tx, rx) = mpsc::channel::<Trigger>(64);
-    let _ = tx.try_send(Trigger::Initial);
-    let mut tasks = JoinSet::new();
-    let (dir, git) = spawn_source(&config, hook_rx, &tx, &shutdown.stop, &mut tasks)?;
     let activity = Activity::default();
     let stop = shutdown.stop.child_token();
     let events = events::watch(
@@ -365,12 +368,14 @@ async fn wind_down(
     }
     match tokio::time::timeout(SHUTDOWN_GRACE, async { lease.lock().await.release().await }).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot release the lease; it expires on its own"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %error::chain(&e), "cannot release the lease; it expires on its own");
+        }
         Err(_) => tracing::warn!("the lease release took over 5 s; it expires on its own"),
     }
     http_stop.cancel();
     match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server failed"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = %error::chain(&e), "HTTP server failed"),
         Err(_) => tracing::warn!("HTTP server did not stop in 5 s"),
         _ => {}
     }
@@ -390,7 +395,7 @@ async fn keep_lease(
         lease.try_acquire().await
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, "lease: cannot read or write it");
+        tracing::warn!(error = %error::chain(&e), "lease: cannot read or write it");
     }
     let held = lease.held();
     let holder = lease.holder();
@@ -505,7 +510,7 @@ impl Worker {
             if !lease.held()
                 && let Err(e) = lease.try_acquire().await
             {
-                tracing::warn!(error = %e, "lease: cannot read or write it");
+                tracing::warn!(error = %error::chain(&e), "lease: cannot read or write it");
             }
             (lease.held(), lease.holder())
         };
@@ -553,7 +558,7 @@ impl Worker {
         let Some(git) = &mut self.git else {
             return dir::revision(&self.dir)
                 .map(Some)
-                .map_err(|e| e.to_string());
+                .map_err(|e| error::chain(&e));
         };
         let fetch = triggers
             .iter()
@@ -562,7 +567,7 @@ impl Worker {
         if !fetch {
             return Ok(git.revision().map(str::to_string));
         }
-        let synced = git.sync().await.map_err(|e| e.to_string())?;
+        let synced = git.sync().await.map_err(|e| error::chain(&e))?;
         self.dir.clone_from(&synced.dir);
         let only_poll = triggers
             .iter()

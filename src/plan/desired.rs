@@ -128,10 +128,10 @@ impl DesiredState {
                 Some(c) if c.env == *process_env => c.objects.clone(),
                 _ => stack
                     .convert(process_env, &desired.confinement)
-                    .map_err(|source| Error::ConvertFailed {
+                    .map_err(|diagnostics| Error::ConvertFailed {
                         stack: stack.name().to_string(),
                         file: stack.source.to_string(),
-                        source,
+                        diagnostics,
                     })?,
             };
             let owner = stack.id().to_string();

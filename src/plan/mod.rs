@@ -66,13 +66,13 @@ pub const LABEL_SCOPE: &str = "dev.bosun.scope";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A stack's compose files could not be loaded or converted.
-    #[error("Stack/{stack} ({file}): cannot convert its compose files:\n{source}")]
+    /// The compose diagnostics are the message itself, not a cause.
+    #[error("Stack/{stack} ({file}): cannot convert its compose files:\n{diagnostics}")]
     ConvertFailed {
         stack: String,
         /// The manifest, `file:line`.
         file: String,
-        #[source]
-        source: crate::compose::Error,
+        diagnostics: crate::compose::Error,
     },
 }
 

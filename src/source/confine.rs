@@ -46,11 +46,8 @@ pub enum Escape {
     Outside { resolved: PathBuf, root: PathBuf },
     /// The path does not resolve (missing, a dangling symlink, no access)
     /// and would lie inside if it did.
-    #[error("{source}")]
-    Unresolved {
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Unresolved { source: io::Error },
 }
 
 impl Confinement {

@@ -42,7 +42,7 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The folder does not exist or cannot be resolved.
-    #[error("cannot open the manifest folder {path}: {source}")]
+    #[error("cannot open the manifest folder {path}")]
     OpenFailed {
         path: PathBuf,
         #[source]
@@ -50,14 +50,14 @@ pub enum Error {
     },
     /// The watch could not be set up (e.g. the inotify watch limit,
     /// `fs.inotify.max_user_watches`, is exhausted).
-    #[error("cannot watch {path}: {source}")]
+    #[error("cannot watch {path}")]
     WatchFailed {
         path: PathBuf,
         #[source]
         source: notify_debouncer_full::notify::Error,
     },
     /// A file or folder could not be read while hashing the revision.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     ReadFailed {
         path: PathBuf,
         #[source]

@@ -50,7 +50,7 @@ pub enum Error {
     #[error("git source {url}: {message}")]
     InvalidConfig { url: String, message: String },
     /// The checkout folder or the askpass helper could not be prepared.
-    #[error("git source {url}: cannot prepare {path}: {source}")]
+    #[error("git source {url}: cannot prepare {path}")]
     PrepareFailed {
         url: String,
         path: PathBuf,
@@ -61,7 +61,7 @@ pub enum Error {
     #[error("git source {url}: cannot read the password: {message}")]
     SecretUnreadable { url: String, message: String },
     /// `git` could not be started.
-    #[error("cannot run `git {op}` (is git installed?): {source}")]
+    #[error("cannot run `git {op}` (is git installed?)")]
     SpawnFailed {
         op: &'static str,
         #[source]
@@ -520,7 +520,7 @@ impl GitSource {
             )
             .await;
         if let Err(e) = direct {
-            tracing::debug!(error = %e, "fetching the commit directly failed; fetching all refs");
+            tracing::debug!(error = %crate::error::chain(&e), "fetching the commit directly failed; fetching all refs");
             self.git(
                 env,
                 "fetch",
