@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::validate::Cx;
-use super::{ClusterPolicy, Duration, Kind, Manifest, Object, Spec, check_name};
+use super::{ClusterPolicy, Desired, Duration, Kind, Object, Rules, Set, Spec, check_name};
 
 /// What the whole cluster should look like, and what bosun does when it
 /// does not. At most one per folder.
@@ -83,8 +83,23 @@ fn five_minutes() -> Duration {
 
 impl Spec for ClusterPolicySpec {
     const KIND: Kind = Kind::ClusterPolicy;
-    fn into_manifest(obj: Object<Self>) -> Manifest {
-        Manifest::ClusterPolicy(obj)
+    const NAME: &'static str = "ClusterPolicy";
+    const FILE_STEM: &'static str = "cluster-policy";
+    const DESCRIPTION: &'static str = "Cluster-wide expectations: manager count, quorum monitoring and recovery policy, autolock.";
+    fn of(desired: &Desired) -> &[Object<Self>] {
+        desired.cluster_policy.as_slice()
+    }
+}
+
+impl Rules for ClusterPolicySpec {
+    fn check(obj: &Object<Self>, cx: &mut Cx) {
+        check(obj, cx);
+    }
+    fn in_set(set: &Set) -> &[Object<Self>] {
+        &set.cluster_policies
+    }
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+        &mut set.cluster_policies
     }
 }
 

@@ -18,13 +18,10 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::meta::json_type;
-use super::validate::{self, Cx, Set};
+use super::validate::{self, Cx};
 use super::{
-    API_GROUP, API_VERSION, Desired, Diagnostic, Diagnostics, Kind, Manifest, Metadata, Object,
-    Source, Spec, did_you_mean, schema,
-};
-use super::{
-    ClusterPolicySpec, NetworkSpec, NodeLabelsSpec, PlacementPolicySpec, StackSpec, VipPolicySpec,
+    API_GROUP, API_VERSION, Desired, Diagnostic, Diagnostics, ForKind, Kind, Metadata, Object,
+    Rules, Set, Source, Spec, did_you_mean, schema,
 };
 use crate::source::{Confinement, Escape};
 use crate::yaml::{self, Node, Path};
@@ -75,62 +72,20 @@ pub fn load_confined(
     walk(&root, FsPath::new(""), &shown, &mut files, &mut cx);
     files.sort();
 
-    let mut manifests = Vec::new();
+    let mut set = Set::default();
     for rel in &files {
         let display = FsPath::new(&shown).join(rel).display().to_string();
-        load_file(&root.join(rel), &display, &mut manifests, &mut cx);
+        load_file(&root.join(rel), &display, &mut set, &mut cx);
     }
-    if manifests.is_empty() && !cx.out.iter().any(Diagnostic::is_error) {
+    if set.is_empty() && !cx.out.iter().any(Diagnostic::is_error) {
         cx.push(Diagnostic::error(
             shown,
             format!("no bosun manifests found (YAML files with `apiVersion: {API_VERSION}`)"),
         ));
     }
-    let mut desired = Desired {
-        root,
-        confinement: confine.clone(),
-        ..Desired::default()
-    };
-    let mut cluster_policies = Vec::new();
-    for m in manifests {
-        match m {
-            Manifest::Network(o) => {
-                super::network::check(&o, &mut cx);
-                desired.networks.push(o);
-            }
-            Manifest::Stack(o) => {
-                super::stack::check(&o, &mut cx);
-                desired.stacks.push(o);
-            }
-            Manifest::NodeLabels(o) => {
-                super::node_labels::check(&o, &mut cx);
-                desired.node_labels.push(o);
-            }
-            Manifest::PlacementPolicy(o) => {
-                super::placement::check(&o, &mut cx);
-                desired.placement_policies.push(o);
-            }
-            Manifest::VipPolicy(o) => {
-                super::vip::check(&o, &mut cx);
-                desired.vip_policies.push(o);
-            }
-            Manifest::ClusterPolicy(o) => {
-                super::cluster::check(&o, &mut cx);
-                cluster_policies.push(o);
-            }
-        }
-    }
-    validate::check_set(
-        &Set {
-            networks: &desired.networks,
-            stacks: &desired.stacks,
-            node_labels: &desired.node_labels,
-            placement_policies: &desired.placement_policies,
-            vip_policies: &desired.vip_policies,
-            cluster_policies: &cluster_policies,
-        },
-        &mut cx,
-    );
+    set.check_each(&mut cx);
+    validate::check_set(&set, &mut cx);
+    let mut desired = set.into_desired(root, confine.clone());
     absolutize(&mut desired);
     // Compose files are loaded and converted only for stacks whose manifest
     // is sound (a missing file would only repeat itself here).
@@ -159,7 +114,6 @@ pub fn load_confined(
     if diags.has_errors() {
         return Err(diags);
     }
-    desired.cluster_policy = cluster_policies.into_iter().next();
     desired.warnings = diags.0;
     Ok(desired)
 }
@@ -240,7 +194,7 @@ fn is_manifest_doc(doc: &Node) -> bool {
     bosun_kind && api.is_none_or(|a| a.contains("bosun"))
 }
 
-fn load_file(abs: &FsPath, display: &str, out: &mut Vec<Manifest>, cx: &mut Cx) {
+fn load_file(abs: &FsPath, display: &str, set: &mut Set, cx: &mut Cx) {
     // Checked again at the read: the walk saw a regular file or a symlink
     // inside, but either may have been swapped since.
     let real = match cx.confine.check(abs) {
@@ -300,24 +254,22 @@ fn load_file(abs: &FsPath, display: &str, out: &mut Vec<Manifest>, cx: &mut Cx) 
             document: index,
             pos: doc.pos,
         };
-        if let Some(m) = load_document(doc, source, cx) {
-            out.push(m);
-        }
+        load_document(doc, source, set, cx);
     }
 }
 
-fn load_document(mut doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
+fn load_document(mut doc: Node, source: Source, set: &mut Set, cx: &mut Cx) {
     let at = |pos, message: String| Diagnostic::error(source.display.clone(), message).at(pos);
     if doc.as_map().is_none() {
         cx.push(at(
             doc.pos,
             "a manifest must be a mapping with `apiVersion`, `kind`, `metadata` and `spec`; every document of a manifest file must be a manifest".into(),
         ));
-        return None;
+        return;
     }
     if let Err(e) = doc.apply_merge() {
         cx.push(at(e.pos, e.message));
-        return None;
+        return;
     }
     let mut ok = true;
     match doc.get_entry("apiVersion") {
@@ -363,14 +315,31 @@ fn load_document(mut doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest>
             }
         },
     };
-    let kind = kind.filter(|_| ok)?;
-    match kind {
-        Kind::Network => typed::<NetworkSpec>(doc, source, cx),
-        Kind::Stack => typed::<StackSpec>(doc, source, cx),
-        Kind::NodeLabels => typed::<NodeLabelsSpec>(doc, source, cx),
-        Kind::PlacementPolicy => typed::<PlacementPolicySpec>(doc, source, cx),
-        Kind::VipPolicy => typed::<VipPolicySpec>(doc, source, cx),
-        Kind::ClusterPolicy => typed::<ClusterPolicySpec>(doc, source, cx),
+    if let Some(kind) = kind.filter(|_| ok) {
+        kind.with(Typed {
+            doc,
+            source,
+            set,
+            cx,
+        });
+    }
+}
+
+/// A document of a known kind, deserialized into its spec type and added
+/// to the set.
+struct Typed<'a, 'c, 'x> {
+    doc: Node,
+    source: Source,
+    set: &'a mut Set,
+    cx: &'c mut Cx<'x>,
+}
+
+impl ForKind for Typed<'_, '_, '_> {
+    type Out = ();
+    fn call<S: Rules>(self) {
+        if let Some(obj) = typed::<S>(self.doc, self.source, self.cx) {
+            self.set.add(obj);
+        }
     }
 }
 
@@ -388,7 +357,7 @@ struct Document<S> {
 /// Most type errors reported per document.
 const MAX_TYPE_ERRORS: usize = 16;
 
-fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
+fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Object<S>> {
     let mut json = doc.to_json();
     let object = json
         .pointer("/metadata/name")
@@ -418,12 +387,12 @@ fn typed<S: Spec>(doc: Node, source: Source, cx: &mut Cx) -> Option<Manifest> {
     for _ in 0..MAX_TYPE_ERRORS {
         match serde_path_to_error::deserialize::<_, Document<S>>(&json) {
             Ok(d) if !failed => {
-                return Some(S::into_manifest(Object {
+                return Some(Object {
                     metadata: d.metadata,
                     spec: d.spec,
                     source,
                     node: doc,
-                }));
+                });
             }
             Ok(_) => return None,
             Err(e) => {

@@ -84,52 +84,49 @@ impl Kind {
     /// The kind as written in `kind:`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Network => "Network",
-            Kind::Stack => "Stack",
-            Kind::NodeLabels => "NodeLabels",
-            Kind::PlacementPolicy => "PlacementPolicy",
-            Kind::VipPolicy => "VipPolicy",
-            Kind::ClusterPolicy => "ClusterPolicy",
-        }
+        self.with(Facts).0
     }
 
     /// File stem of the kind's JSON Schema in `crds/` (`vip-policy`).
     #[must_use]
     pub fn file_stem(self) -> &'static str {
-        match self {
-            Kind::Network => "network",
-            Kind::Stack => "stack",
-            Kind::NodeLabels => "node-labels",
-            Kind::PlacementPolicy => "placement-policy",
-            Kind::VipPolicy => "vip-policy",
-            Kind::ClusterPolicy => "cluster-policy",
-        }
+        self.with(Facts).1
     }
 
     /// One sentence on what the kind owns in the swarm (schema description).
     #[must_use]
     pub fn description(self) -> &'static str {
+        self.with(Facts).2
+    }
+
+    /// `f` for this kind's spec type: the one place a kind is matched to
+    /// its type, so a new kind is named here by the compiler and nowhere
+    /// else.
+    pub(crate) fn with<F: ForKind>(self, f: F) -> F::Out {
         match self {
-            Kind::Network => {
-                "A swarm-scoped network, created before any stack that uses it; `ingress: true` replaces the swarm's ingress network."
-            }
-            Kind::Stack => {
-                "A stack deployed like `docker stack deploy`: compose files merged in order (or inline compose), interpolated with env and env files, ordered by dependsOn."
-            }
-            Kind::NodeLabels => {
-                "Labels (and optionally availability) for the nodes each rule selects; bosun removes only labels it set itself."
-            }
-            Kind::PlacementPolicy => {
-                "Placement preferences, constraints and max replicas per node added to the services its selector picks."
-            }
-            Kind::VipPolicy => {
-                "A keepalived VRRP virtual IP shared by a set of nodes, run by bosun as one swarm service per node."
-            }
-            Kind::ClusterPolicy => {
-                "Cluster-wide expectations: manager count, quorum monitoring and recovery policy, autolock."
-            }
+            Kind::Network => f.call::<NetworkSpec>(),
+            Kind::Stack => f.call::<StackSpec>(),
+            Kind::NodeLabels => f.call::<NodeLabelsSpec>(),
+            Kind::PlacementPolicy => f.call::<PlacementPolicySpec>(),
+            Kind::VipPolicy => f.call::<VipPolicySpec>(),
+            Kind::ClusterPolicy => f.call::<ClusterPolicySpec>(),
         }
+    }
+}
+
+/// Something done with one kind's spec type, through [`Kind::with`].
+pub(crate) trait ForKind {
+    type Out;
+    fn call<S: Rules>(self) -> Self::Out;
+}
+
+/// A kind's name, schema file stem and description.
+struct Facts;
+
+impl ForKind for Facts {
+    type Out = (&'static str, &'static str, &'static str);
+    fn call<S: Rules>(self) -> Self::Out {
+        (S::NAME, S::FILE_STEM, S::DESCRIPTION)
     }
 }
 
@@ -208,12 +205,101 @@ impl fmt::Display for Source {
     }
 }
 
-/// The spec type of a kind.
+/// The spec type of a kind, with the kind's facts: adding a kind is its
+/// file in `manifest/` (this trait and [`Rules`] on its spec type), and the
+/// arms the compiler then names.
 pub trait Spec: Sized + Clone + fmt::Debug + DeserializeOwned + Serialize + JsonSchema {
     /// The kind whose `spec` this is.
     const KIND: Kind;
-    /// Wrap a typed object of this kind.
-    fn into_manifest(obj: Object<Self>) -> Manifest;
+    /// The kind as written in `kind:`.
+    const NAME: &'static str;
+    /// File stem of the kind's JSON Schema in `crds/` (`vip-policy`).
+    const FILE_STEM: &'static str;
+    /// One sentence on what the kind owns in the swarm (schema description).
+    const DESCRIPTION: &'static str;
+    /// The objects of this kind in a desired state.
+    fn of(desired: &Desired) -> &[Object<Self>];
+}
+
+/// A kind's validation: its own rules, and where its objects are kept
+/// while a folder is loaded. Rules that span kinds are in `validate`.
+pub(crate) trait Rules: Spec {
+    /// The rules on one object of the kind.
+    fn check(obj: &Object<Self>, cx: &mut validate::Cx);
+    /// The objects of this kind in a set being loaded.
+    fn in_set(set: &Set) -> &[Object<Self>];
+    /// The same, to add to.
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>>;
+}
+
+/// The manifests of a folder while it is loaded and validated, by kind
+/// (every `ClusterPolicy` document, to report all but the first).
+#[derive(Debug, Default)]
+pub(crate) struct Set {
+    pub networks: Vec<Network>,
+    pub stacks: Vec<Stack>,
+    pub node_labels: Vec<NodeLabels>,
+    pub placement_policies: Vec<PlacementPolicy>,
+    pub vip_policies: Vec<VipPolicy>,
+    pub cluster_policies: Vec<ClusterPolicy>,
+}
+
+impl Set {
+    pub(crate) fn add<S: Rules>(&mut self, obj: Object<S>) {
+        S::in_set_mut(self).push(obj);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        struct Len<'a>(&'a Set);
+        impl ForKind for Len<'_> {
+            type Out = usize;
+            fn call<S: Rules>(self) -> usize {
+                S::in_set(self.0).len()
+            }
+        }
+        Kind::ALL.into_iter().all(|k| k.with(Len(self)) == 0)
+    }
+
+    /// Each object's own rules.
+    pub(crate) fn check_each(&self, cx: &mut validate::Cx) {
+        struct Each<'a, 'c, 'x>(&'a Set, &'c mut validate::Cx<'x>);
+        impl ForKind for Each<'_, '_, '_> {
+            type Out = ();
+            fn call<S: Rules>(self) {
+                for obj in S::in_set(self.0) {
+                    S::check(obj, self.1);
+                }
+            }
+        }
+        for kind in Kind::ALL {
+            kind.with(Each(self, cx));
+        }
+    }
+
+    /// The validated set as a desired state. Destructured field by field:
+    /// a kind added to the set and not moved here does not compile.
+    pub(crate) fn into_desired(self, root: PathBuf, confinement: Confinement) -> Desired {
+        let Set {
+            networks,
+            stacks,
+            node_labels,
+            placement_policies,
+            vip_policies,
+            cluster_policies,
+        } = self;
+        Desired {
+            root,
+            confinement,
+            networks,
+            stacks,
+            node_labels,
+            placement_policies,
+            vip_policies,
+            cluster_policy: cluster_policies.into_iter().next(),
+            warnings: Vec::new(),
+            converted: BTreeMap::new(),
+        }
+    }
 }
 
 /// A typed manifest: metadata, spec, and where it was written.
@@ -285,17 +371,6 @@ pub type PlacementPolicy = Object<PlacementPolicySpec>;
 pub type VipPolicy = Object<VipPolicySpec>;
 pub type ClusterPolicy = Object<ClusterPolicySpec>;
 
-/// Any typed manifest.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Manifest {
-    Network(Network),
-    Stack(Stack),
-    NodeLabels(NodeLabels),
-    PlacementPolicy(PlacementPolicy),
-    VipPolicy(VipPolicy),
-    ClusterPolicy(ClusterPolicy),
-}
-
 /// The desired state of a folder: every manifest, typed and validated.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Desired {
@@ -320,6 +395,16 @@ pub struct Desired {
     pub converted: BTreeMap<String, ConvertedStack>,
 }
 
+/// How many objects of a kind a desired state has.
+struct Count<'a>(&'a Desired);
+
+impl ForKind for Count<'_> {
+    type Out = usize;
+    fn call<S: Rules>(self) -> usize {
+        S::of(self.0).len()
+    }
+}
+
 /// A stack's compose, converted during validation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvertedStack {
@@ -335,17 +420,7 @@ impl Desired {
     pub fn counts(&self) -> Vec<(Kind, usize)> {
         Kind::ALL
             .into_iter()
-            .map(|k| {
-                let n = match k {
-                    Kind::Network => self.networks.len(),
-                    Kind::Stack => self.stacks.len(),
-                    Kind::NodeLabels => self.node_labels.len(),
-                    Kind::PlacementPolicy => self.placement_policies.len(),
-                    Kind::VipPolicy => self.vip_policies.len(),
-                    Kind::ClusterPolicy => usize::from(self.cluster_policy.is_some()),
-                };
-                (k, n)
-            })
+            .map(|k| (k, k.with(Count(self))))
             .collect()
     }
 

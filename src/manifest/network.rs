@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::net::Cidr;
 use super::validate::Cx;
-use super::{Kind, Manifest, Network, Object, Spec, check_name};
+use super::{Desired, Kind, Network, Object, Rules, Set, Spec, check_name};
 use crate::yaml::Path;
 
 /// A swarm-scoped network. Stacks use it as an `external` network; bosun
@@ -113,8 +113,23 @@ impl NetworkSpec {
 
 impl Spec for NetworkSpec {
     const KIND: Kind = Kind::Network;
-    fn into_manifest(obj: Object<Self>) -> Manifest {
-        Manifest::Network(obj)
+    const NAME: &'static str = "Network";
+    const FILE_STEM: &'static str = "network";
+    const DESCRIPTION: &'static str = "A swarm-scoped network, created before any stack that uses it; `ingress: true` replaces the swarm's ingress network.";
+    fn of(desired: &Desired) -> &[Object<Self>] {
+        &desired.networks
+    }
+}
+
+impl Rules for NetworkSpec {
+    fn check(obj: &Object<Self>, cx: &mut Cx) {
+        check(obj, cx);
+    }
+    fn in_set(set: &Set) -> &[Object<Self>] {
+        &set.networks
+    }
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+        &mut set.networks
     }
 }
 

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{string_map, string_map_schema};
 use super::validate::Cx;
-use super::{Kind, Manifest, NodeLabels, NodeSelector, Object, Spec, check_label_key, check_name};
+use super::{
+    Desired, Kind, NodeLabels, NodeSelector, Object, Rules, Set, Spec, check_label_key, check_name,
+};
 use crate::yaml::Path;
 
 /// Node labels (and optionally availability) for the nodes each rule selects.
@@ -52,8 +54,23 @@ pub enum Availability {
 
 impl Spec for NodeLabelsSpec {
     const KIND: Kind = Kind::NodeLabels;
-    fn into_manifest(obj: Object<Self>) -> Manifest {
-        Manifest::NodeLabels(obj)
+    const NAME: &'static str = "NodeLabels";
+    const FILE_STEM: &'static str = "node-labels";
+    const DESCRIPTION: &'static str = "Labels (and optionally availability) for the nodes each rule selects; bosun removes only labels it set itself.";
+    fn of(desired: &Desired) -> &[Object<Self>] {
+        &desired.node_labels
+    }
+}
+
+impl Rules for NodeLabelsSpec {
+    fn check(obj: &Object<Self>, cx: &mut Cx) {
+        check(obj, cx);
+    }
+    fn in_set(set: &Set) -> &[Object<Self>] {
+        &set.node_labels
+    }
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+        &mut set.node_labels
     }
 }
 

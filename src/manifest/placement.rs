@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{string_map, string_map_schema};
 use super::validate::Cx;
-use super::{Kind, Manifest, Object, PlacementPolicy, Spec, check_name, did_you_mean};
+use super::{Desired, Kind, Object, PlacementPolicy, Rules, Set, Spec, check_name, did_you_mean};
 use crate::yaml::Path;
 
 /// Placement added to every service its selector picks, on top of what the
@@ -163,8 +163,23 @@ impl fmt::Display for Constraint {
 
 impl Spec for PlacementPolicySpec {
     const KIND: Kind = Kind::PlacementPolicy;
-    fn into_manifest(obj: Object<Self>) -> Manifest {
-        Manifest::PlacementPolicy(obj)
+    const NAME: &'static str = "PlacementPolicy";
+    const FILE_STEM: &'static str = "placement-policy";
+    const DESCRIPTION: &'static str = "Placement preferences, constraints and max replicas per node added to the services its selector picks.";
+    fn of(desired: &Desired) -> &[Object<Self>] {
+        &desired.placement_policies
+    }
+}
+
+impl Rules for PlacementPolicySpec {
+    fn check(obj: &Object<Self>, cx: &mut Cx) {
+        check(obj, cx);
+    }
+    fn in_set(set: &Set) -> &[Object<Self>] {
+        &set.placement_policies
+    }
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+        &mut set.placement_policies
     }
 }
 

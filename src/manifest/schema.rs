@@ -13,10 +13,7 @@ use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
-use super::{
-    API_VERSION, ClusterPolicySpec, Kind, Metadata, NetworkSpec, NodeLabelsSpec,
-    PlacementPolicySpec, Spec, StackSpec, VipPolicySpec,
-};
+use super::{API_VERSION, ForKind, Kind, Metadata, Rules, Spec};
 
 /// File name of the combined schema.
 pub const COMBINED: &str = "bosun.schema.json";
@@ -77,14 +74,14 @@ fn object_schema<S: Spec>(generator: &mut SchemaGenerator) -> Value {
 }
 
 fn object_schema_of(kind: Kind, generator: &mut SchemaGenerator) -> Value {
-    match kind {
-        Kind::Network => object_schema::<NetworkSpec>(generator),
-        Kind::Stack => object_schema::<StackSpec>(generator),
-        Kind::NodeLabels => object_schema::<NodeLabelsSpec>(generator),
-        Kind::PlacementPolicy => object_schema::<PlacementPolicySpec>(generator),
-        Kind::VipPolicy => object_schema::<VipPolicySpec>(generator),
-        Kind::ClusterPolicy => object_schema::<ClusterPolicySpec>(generator),
+    struct Of<'a>(&'a mut SchemaGenerator);
+    impl ForKind for Of<'_> {
+        type Out = Value;
+        fn call<S: Rules>(self) -> Value {
+            object_schema::<S>(self.0)
+        }
     }
+    kind.with(Of(generator))
 }
 
 fn meta_schema() -> Value {

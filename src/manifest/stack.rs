@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::meta::{string_map, string_map_schema};
 use super::precheck;
 use super::validate::{self, Cx};
-use super::{Diagnostic, Duration, Kind, Manifest, Object, ObjectRef, Spec, Stack, check_name};
+use super::{
+    Desired, Diagnostic, Duration, Kind, Object, ObjectRef, Rules, Set, Spec, Stack, check_name,
+};
 use crate::compose;
 use crate::source::{Confinement, Escape};
 use crate::yaml::Path;
@@ -128,8 +130,23 @@ impl StackSpec {
 
 impl Spec for StackSpec {
     const KIND: Kind = Kind::Stack;
-    fn into_manifest(obj: Object<Self>) -> Manifest {
-        Manifest::Stack(obj)
+    const NAME: &'static str = "Stack";
+    const FILE_STEM: &'static str = "stack";
+    const DESCRIPTION: &'static str = "A stack deployed like `docker stack deploy`: compose files merged in order (or inline compose), interpolated with env and env files, ordered by dependsOn.";
+    fn of(desired: &Desired) -> &[Object<Self>] {
+        &desired.stacks
+    }
+}
+
+impl Rules for StackSpec {
+    fn check(obj: &Object<Self>, cx: &mut Cx) {
+        check(obj, cx);
+    }
+    fn in_set(set: &Set) -> &[Object<Self>] {
+        &set.stacks
+    }
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+        &mut set.stacks
     }
 }
 

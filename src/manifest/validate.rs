@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path as FsPath, PathBuf};
 
 use super::{
-    ClusterPolicy, Diagnostic, Kind, Network, NodeLabels, Object, ObjectRef, PlacementPolicy,
-    Severity, Spec, Stack, VipPolicy, did_you_mean,
+    Diagnostic, ForKind, Kind, Network, NodeLabels, Object, ObjectRef, Rules, Set, Severity, Spec,
+    Stack, VipPolicy, did_you_mean,
 };
 use crate::source::{Confinement, Escape};
 use crate::yaml::{self, Path};
@@ -279,24 +279,21 @@ fn unquote(v: &str) -> &str {
     v
 }
 
-/// The typed manifests of a set, by kind.
-pub(crate) struct Set<'a> {
-    pub networks: &'a [Network],
-    pub stacks: &'a [Stack],
-    pub node_labels: &'a [NodeLabels],
-    pub placement_policies: &'a [PlacementPolicy],
-    pub vip_policies: &'a [VipPolicy],
-    pub cluster_policies: &'a [ClusterPolicy],
+/// Two objects of a kind with one name.
+struct Duplicates<'a, 'c, 'x>(&'a Set, &'c mut Cx<'x>);
+
+impl ForKind for Duplicates<'_, '_, '_> {
+    type Out = ();
+    fn call<S: Rules>(self) {
+        duplicates(S::in_set(self.0), self.1);
+    }
 }
 
 /// The rules that span manifests.
 pub(crate) fn check_set(set: &Set, cx: &mut Cx) {
-    duplicates(set.networks, cx);
-    duplicates(set.stacks, cx);
-    duplicates(set.node_labels, cx);
-    duplicates(set.placement_policies, cx);
-    duplicates(set.vip_policies, cx);
-    duplicates(set.cluster_policies, cx);
+    for kind in Kind::ALL {
+        kind.with(Duplicates(set, cx));
+    }
     if let Some((first, rest)) = set.cluster_policies.split_first() {
         for other in rest {
             cx.error(
@@ -310,12 +307,12 @@ pub(crate) fn check_set(set: &Set, cx: &mut Cx) {
             );
         }
     }
-    networks(set.networks, cx);
+    networks(&set.networks, cx);
     dependencies(set, cx);
-    cycles(set.stacks, cx);
-    vips(set.vip_policies, cx);
-    node_label_conflicts(set.node_labels, cx);
-    for policy in set.placement_policies {
+    cycles(&set.stacks, cx);
+    vips(&set.vip_policies, cx);
+    node_label_conflicts(&set.node_labels, cx);
+    for policy in &set.placement_policies {
         for (i, stack) in policy.spec.selector.stacks.iter().enumerate() {
             if !stack.is_empty() && !set.stacks.iter().any(|s| s.name() == stack) {
                 cx.warning(
@@ -389,7 +386,7 @@ fn networks(networks: &[Network], cx: &mut Cx) {
 }
 
 fn dependencies(set: &Set, cx: &mut Cx) {
-    for stack in set.stacks {
+    for stack in &set.stacks {
         for (i, dep) in stack.spec.depends_on.iter().enumerate() {
             let Ok(r) = dep.parse::<ObjectRef>() else {
                 continue;

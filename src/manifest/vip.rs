@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::net::Cidr;
 use super::node_labels::check_selector;
 use super::validate::{self, Cx};
-use super::{Kind, Manifest, NodeSelector, Object, Role, Spec, VipPolicy, check_name};
+use super::{Desired, Kind, NodeSelector, Object, Role, Rules, Set, Spec, VipPolicy, check_name};
 use crate::yaml::Path;
 
 /// Longest VRRP password keepalived uses; characters beyond are ignored.
@@ -185,8 +185,23 @@ impl VipPolicySpec {
 
 impl Spec for VipPolicySpec {
     const KIND: Kind = Kind::VipPolicy;
-    fn into_manifest(obj: Object<Self>) -> Manifest {
-        Manifest::VipPolicy(obj)
+    const NAME: &'static str = "VipPolicy";
+    const FILE_STEM: &'static str = "vip-policy";
+    const DESCRIPTION: &'static str = "A keepalived VRRP virtual IP shared by a set of nodes, run by bosun as one swarm service per node.";
+    fn of(desired: &Desired) -> &[Object<Self>] {
+        &desired.vip_policies
+    }
+}
+
+impl Rules for VipPolicySpec {
+    fn check(obj: &Object<Self>, cx: &mut Cx) {
+        check(obj, cx);
+    }
+    fn in_set(set: &Set) -> &[Object<Self>] {
+        &set.vip_policies
+    }
+    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+        &mut set.vip_policies
     }
 }
 
