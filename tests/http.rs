@@ -162,7 +162,7 @@ async fn status_serves_the_snapshot_as_camel_case_json() {
             changes: 3,
         });
         s.objects.push(ObjectStatus {
-            kind: "service".into(),
+            kind: bosun::swarm::Kind::Service,
             name: "traefik_proxy".into(),
             owner: "Stack/traefik".into(),
             condition: Condition::Ready,
@@ -323,8 +323,10 @@ async fn metrics_serve_valid_prometheus_text_and_counters_move() {
     server
         .metrics
         .pass_finished(PassResult::Invalid, Duration::from_millis(5));
-    server.metrics.set_objects("service", 12);
-    server.metrics.drift_corrected("network", 1);
+    server.metrics.set_objects(bosun::swarm::Kind::Service, 12);
+    server
+        .metrics
+        .drift_corrected(bosun::swarm::Kind::Network, 1);
     server.metrics.set_lease_held(true);
     server.metrics.set_last_success(1_714_564_800.0);
     server.requests.record("GET", "/services", 200);

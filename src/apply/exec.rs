@@ -107,16 +107,6 @@ pub(super) struct Done {
     pub adopted: bool,
 }
 
-fn kind_of(action: &Action) -> Kind {
-    match action.object_kind() {
-        crate::plan::ObjectKind::Network => Kind::Network,
-        crate::plan::ObjectKind::Config => Kind::Config,
-        crate::plan::ObjectKind::Secret => Kind::Secret,
-        crate::plan::ObjectKind::Node => Kind::Node,
-        crate::plan::ObjectKind::Service => Kind::Service,
-    }
-}
-
 /// `create service app_web`.
 pub(super) fn describe(action: &Action) -> String {
     let verb = match action.verb() {
@@ -124,7 +114,7 @@ pub(super) fn describe(action: &Action) -> String {
         crate::plan::Verb::Update => "update",
         crate::plan::Verb::Remove => "remove",
     };
-    format!("{verb} {} {}", action.object_kind(), action.name())
+    format!("{verb} {} {}", action.kind(), action.name())
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Value, Failure> {
@@ -140,7 +130,7 @@ pub(super) async fn run<A: Api>(
     opts: &Options,
 ) -> Result<Done, Failure> {
     let what = describe(action);
-    let kind = kind_of(action);
+    let kind = action.kind();
     match action {
         Action::CreateNetwork { .. }
         | Action::CreateConfig { .. }

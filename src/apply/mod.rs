@@ -49,7 +49,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::plan::{Action, DesiredState, Plan};
-use crate::swarm::{Api, Snapshot, retry};
+use crate::swarm::{Api, Kind, Snapshot, retry};
 
 mod exec;
 mod ids;
@@ -156,8 +156,10 @@ impl Outcome {
 /// The result of one action of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionReport {
-    /// `CreateService`, …
+    /// `CreateService`, … (for messages).
     pub action: &'static str,
+    /// The kind of object acted on.
+    pub kind: Kind,
     pub name: String,
     pub owner: String,
     pub outcome: Outcome,
@@ -368,6 +370,7 @@ pub async fn apply(
 fn pending(a: &Action) -> ActionReport {
     ActionReport {
         action: a.kind_name(),
+        kind: a.kind(),
         name: a.name().to_string(),
         owner: a.owner().to_string(),
         outcome: Outcome::Skipped("not reached".into()),

@@ -36,7 +36,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::status::PassResult;
-use crate::swarm;
+use crate::swarm::{self, Kind};
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -144,18 +144,22 @@ impl Metrics {
     }
 
     /// Set how many objects of `kind` bosun manages.
-    pub fn set_objects(&self, kind: &str, n: u64) {
+    pub fn set_objects(&self, kind: Kind, n: u64) {
         self.0
             .objects
-            .get_or_create(&KindLabel { kind: kind.into() })
+            .get_or_create(&KindLabel {
+                kind: kind.as_str().into(),
+            })
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Count `n` drift corrections of objects of `kind`.
-    pub fn drift_corrected(&self, kind: &str, n: u64) {
+    pub fn drift_corrected(&self, kind: Kind, n: u64) {
         self.0
             .drift_corrections
-            .get_or_create(&KindLabel { kind: kind.into() })
+            .get_or_create(&KindLabel {
+                kind: kind.as_str().into(),
+            })
             .inc_by(n);
     }
 
@@ -251,8 +255,8 @@ mod tests {
         counter.record("POST", "/services/{id}/update", 500);
         let metrics = Metrics::new(counter);
         metrics.pass_finished(PassResult::Success, Duration::from_millis(80));
-        metrics.drift_corrected("service", 2);
-        metrics.set_objects("service", 7);
+        metrics.drift_corrected(Kind::Service, 2);
+        metrics.set_objects(Kind::Service, 7);
         metrics.set_lease_held(true);
         metrics.set_last_success(1_700_000_000.5);
         let text = metrics.encode();

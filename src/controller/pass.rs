@@ -17,9 +17,9 @@ use super::status::{Condition, ObjectStatus, PassResult};
 use crate::apply::{self, Outcome, Report};
 use crate::compose::LABEL_SPEC_HASH;
 use crate::manifest;
-use crate::plan::{self, Action, DesiredState, ObjectKind, Plan};
+use crate::plan::{self, Action, DesiredState, Plan};
 use crate::source::Confinement;
-use crate::swarm::{self, Api, Snapshot};
+use crate::swarm::{self, Api, Kind, Snapshot};
 
 /// How a pass runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,9 +117,9 @@ pub struct PassOutcome {
     /// Actions applied.
     pub changes: usize,
     /// Drifts corrected, by kind (`service` → 1).
-    pub drift_corrected: BTreeMap<String, usize>,
+    pub drift_corrected: BTreeMap<Kind, usize>,
     /// Objects managed, by kind.
-    pub managed: BTreeMap<String, usize>,
+    pub managed: BTreeMap<Kind, usize>,
     /// What went wrong; for invalid manifests the diagnostics with file and
     /// line.
     pub error: Option<String>,
@@ -327,15 +327,15 @@ pub async fn enforce_from(
     }
     out.objects = conditions(state, &plan, &report, remaining.as_ref(), &drift);
     for o in &out.objects {
-        *out.managed.entry(o.kind.clone()).or_default() += 1;
+        *out.managed.entry(o.kind).or_default() += 1;
     }
     for (kind, name) in &drift {
         let done = report
             .actions
             .iter()
-            .any(|a| a.name == *name && kind_of_action(a.action) == *kind && a.outcome.is_done());
+            .any(|a| a.name == *name && a.kind == *kind && a.outcome.is_done());
         if done {
-            *out.drift_corrected.entry(kind.clone()).or_default() += 1;
+            *out.drift_corrected.entry(*kind).or_default() += 1;
         }
     }
     out.plan = Some(plan);
@@ -362,10 +362,10 @@ pub async fn observe_only(
         &snapshot,
         &plan::Options::default().prune(opts.prune),
     );
-    let pending: BTreeSet<(String, String)> = plan
+    let pending: BTreeSet<(Kind, String)> = plan
         .actions
         .iter()
-        .map(|a| (a.object_kind().to_string(), a.name().to_string()))
+        .map(|a| (a.kind(), a.name().to_string()))
         .collect();
     let mut out = PassOutcome::empty(PassResult::Success, None, None);
     out.objects = conditions(state, &plan, &Report::default(), None, &pending);
@@ -373,7 +373,7 @@ pub async fn observe_only(
         if o.condition == Condition::Drifted {
             o.message = format!("differs from its manifest; {why_not}");
         }
-        *out.managed.entry(o.kind.clone()).or_default() += 1;
+        *out.managed.entry(o.kind).or_default() += 1;
     }
     out.plan = Some(plan);
     out
@@ -388,22 +388,14 @@ fn leave_nodes_alone(plan: &mut Plan, state: &DesiredState, prefix: &str) {
     }
 }
 
-fn kind_of_action(action: &str) -> String {
-    let kind = action
-        .trim_start_matches("Create")
-        .trim_start_matches("Update")
-        .trim_start_matches("Remove");
-    kind.to_ascii_lowercase()
-}
-
 /// `(kind, name)` of the plan's actions that correct a drift: everything
 /// but removals when the desired state is unchanged, otherwise service
 /// updates whose spec hash equals the live one (the manifest did not
 /// change, the service did).
-fn drifted(plan: &Plan, snapshot: &Snapshot, unchanged: bool) -> BTreeSet<(String, String)> {
+fn drifted(plan: &Plan, snapshot: &Snapshot, unchanged: bool) -> BTreeSet<(Kind, String)> {
     let mut out = BTreeSet::new();
     for a in &plan.actions {
-        let kind = a.object_kind().to_string();
+        let kind = a.kind();
         let drift = match a {
             // Prune is not a correction; a network removal before its
             // re-creation is the same fix as the create.
@@ -434,11 +426,11 @@ fn conditions(
     plan: &Plan,
     report: &Report,
     remaining: Option<&Plan>,
-    drift: &BTreeSet<(String, String)>,
+    drift: &BTreeSet<(Kind, String)>,
 ) -> Vec<ObjectStatus> {
-    let mut objects: Vec<(ObjectKind, String, String)> = Vec::new();
+    let mut objects: Vec<(Kind, String, String)> = Vec::new();
     for n in &state.networks {
-        objects.push((ObjectKind::Network, n.body.name.clone(), n.owner.clone()));
+        objects.push((Kind::Network, n.body.name.clone(), n.owner.clone()));
     }
     for s in &state.stacks {
         let owner = s.owner();
@@ -446,37 +438,36 @@ fn conditions(
         objects.extend(
             o.networks
                 .iter()
-                .map(|x| (ObjectKind::Network, x.name.clone(), owner.clone())),
+                .map(|x| (Kind::Network, x.name.clone(), owner.clone())),
         );
         objects.extend(
             o.configs
                 .iter()
-                .map(|x| (ObjectKind::Config, x.name.clone(), owner.clone())),
+                .map(|x| (Kind::Config, x.name.clone(), owner.clone())),
         );
         objects.extend(
             o.secrets
                 .iter()
-                .map(|x| (ObjectKind::Secret, x.name.clone(), owner.clone())),
+                .map(|x| (Kind::Secret, x.name.clone(), owner.clone())),
         );
         objects.extend(
             o.services
                 .iter()
-                .map(|x| (ObjectKind::Service, x.name.clone(), owner.clone())),
+                .map(|x| (Kind::Service, x.name.clone(), owner.clone())),
         );
     }
     for a in &plan.actions {
         if let Action::UpdateNode { name, owner, .. } = a {
-            objects.push((ObjectKind::Node, name.clone(), owner.clone()));
+            objects.push((Kind::Node, name.clone(), owner.clone()));
         }
     }
     objects
         .into_iter()
         .map(|(kind, name, owner)| {
-            let k = kind.to_string();
             let failure = report
                 .actions
                 .iter()
-                .filter(|a| a.name == name && kind_of_action(a.action) == k)
+                .filter(|a| a.name == name && a.kind == kind)
                 .find_map(|a| match &a.outcome {
                     Outcome::Failed(m) => Some(m.clone()),
                     Outcome::Skipped(why) => Some(format!("skipped: {why}")),
@@ -493,7 +484,7 @@ fn conditions(
                         .waits
                         .iter()
                         .find(|w| w.stack == owner.trim_start_matches("Stack/"))
-                        .filter(|_| kind == ObjectKind::Service)
+                        .filter(|_| kind == Kind::Service)
                         .and_then(|w| match &w.outcome {
                             Outcome::Failed(m) => Some(format!("did not converge: {m}")),
                             _ => None,
@@ -504,20 +495,20 @@ fn conditions(
                         .and_then(|r| {
                             r.actions
                                 .iter()
-                                .find(|a| a.object_kind() == kind && a.name() == name)
+                                .find(|a| a.kind() == kind && a.name() == name)
                         })
                         .map(|a| format!("still differs after applying ({})", a.kind_name()))
                 });
             let (condition, message) = match failure {
                 Some(m) => (Condition::Failed, m),
-                None if drift.contains(&(k.clone(), name.clone())) => (
+                None if drift.contains(&(kind, name.clone())) => (
                     Condition::Drifted,
                     "drifted from its manifest; corrected".to_string(),
                 ),
                 None => (Condition::Ready, String::new()),
             };
             ObjectStatus {
-                kind: k,
+                kind,
                 name,
                 owner,
                 condition,
@@ -551,7 +542,7 @@ mod tests {
         let first = run_pass(&api, dir.path(), &env(), &opts).await;
         assert_eq!(first.result, PassResult::Success, "{:?}", first.error);
         assert!(first.changes > 0);
-        assert_eq!(first.managed.get("service"), Some(&1));
+        assert_eq!(first.managed.get(&Kind::Service), Some(&1));
         assert!(
             first
                 .objects
@@ -591,7 +582,7 @@ mod tests {
             .expect("hand edit");
         let out = run_pass(&api, dir.path(), &env(), &opts).await;
         assert_eq!(out.result, PassResult::Success, "{:?}", out.error);
-        assert_eq!(out.drift_corrected.get("service"), Some(&1));
+        assert_eq!(out.drift_corrected.get(&Kind::Service), Some(&1));
         let app = out
             .objects
             .iter()

@@ -37,7 +37,7 @@ use crate::error;
 use crate::source::Confinement;
 use crate::source::dir::{self, DirSource};
 use crate::source::git::{GitConfig, GitSource, redact};
-use crate::swarm::Client;
+use crate::swarm::{Client, Kind};
 
 /// Where the manifests come from.
 #[derive(Debug, Clone)]
@@ -619,13 +619,13 @@ impl Worker {
             self.metrics.set_last_success(now.as_secs_f64());
         }
         if !out.managed.is_empty() || out.result == PassResult::Success {
-            for kind in ["network", "config", "secret", "node", "service"] {
+            for kind in Kind::MANAGED {
                 self.metrics
-                    .set_objects(kind, out.managed.get(kind).copied().unwrap_or(0) as u64);
+                    .set_objects(kind, out.managed.get(&kind).copied().unwrap_or(0) as u64);
             }
         }
         for (kind, n) in &out.drift_corrected {
-            self.metrics.drift_corrected(kind, *n as u64);
+            self.metrics.drift_corrected(*kind, *n as u64);
         }
     }
 }

@@ -33,9 +33,9 @@ pub enum Condition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStatus {
-    /// The swarm object kind: `network`, `service`, `config`, `secret`,
-    /// `node`.
-    pub kind: String,
+    /// The swarm object kind, written `network`, `service`, `config`,
+    /// `secret`, `node`.
+    pub kind: crate::swarm::Kind,
     /// Its name in the swarm (`traefik_proxy`).
     pub name: String,
     /// The manifest that owns it (`Stack/traefik`).
@@ -290,7 +290,7 @@ mod tests {
         let mut status = Status::new(source());
         status.record_pass(pass(PassResult::Success));
         status.objects.push(ObjectStatus {
-            kind: "service".into(),
+            kind: crate::swarm::Kind::Service,
             name: "traefik_proxy".into(),
             owner: "Stack/traefik".into(),
             condition: Condition::Drifted,

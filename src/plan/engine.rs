@@ -27,10 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::desired::{DesiredStack, DesiredState};
-use super::{Action, Change, Names, ObjectKind, Options, Plan, Problem, diff, nodes, normalize};
+use super::{Action, Change, Names, Options, Plan, Problem, diff, nodes, normalize};
 use crate::compose::api::{NetworkCreate, ServiceSpec};
 use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
-use crate::swarm::{self, Snapshot};
+use crate::swarm::{self, Kind, Snapshot};
 
 /// Whether this bosun (its scope) manages an object with these labels:
 /// objects of another scope are as foreign as unmanaged ones.
@@ -43,7 +43,7 @@ fn owner_of(labels: &BTreeMap<String, String>) -> &str {
     labels.get(LABEL_OWNER).map_or("", String::as_str)
 }
 
-fn conflict(kind: ObjectKind, name: &str, owner: &str) -> Problem {
+fn conflict(kind: Kind, name: &str, owner: &str) -> Problem {
     Problem {
         kind,
         name: name.to_string(),
@@ -181,7 +181,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> P
 }
 
 impl Cx<'_> {
-    fn error(&mut self, kind: ObjectKind, name: &str, owner: &str, message: String) {
+    fn error(&mut self, kind: Kind, name: &str, owner: &str, message: String) {
         self.plan.errors.push(Problem {
             kind,
             name: name.to_string(),
@@ -190,7 +190,7 @@ impl Cx<'_> {
         });
     }
 
-    fn warn(&mut self, kind: ObjectKind, name: &str, owner: &str, message: String) {
+    fn warn(&mut self, kind: Kind, name: &str, owner: &str, message: String) {
         self.plan.warnings.push(Problem {
             kind,
             name: name.to_string(),
@@ -249,7 +249,7 @@ impl Cx<'_> {
                 }
                 self.plan
                     .errors
-                    .push(conflict(ObjectKind::Network, &body.name, &owner));
+                    .push(conflict(Kind::Network, &body.name, &owner));
                 continue;
             }
             let want_json = to_json(body);
@@ -279,7 +279,7 @@ impl Cx<'_> {
             } else {
                 let fields: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
                 self.error(
-                    ObjectKind::Network,
+                    Kind::Network,
                     &body.name,
                     &owner,
                     format!(
@@ -312,7 +312,7 @@ impl Cx<'_> {
             true
         } else {
             self.error(
-                ObjectKind::Network,
+                Kind::Network,
                 &body.name,
                 owner,
                 format!(
@@ -339,7 +339,7 @@ impl Cx<'_> {
                     Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
                         self.plan
                             .errors
-                            .push(conflict(ObjectKind::Config, &c.name, &owner));
+                            .push(conflict(Kind::Config, &c.name, &owner));
                     }
                     // Content-hashed name: same name, same content.
                     Some(_) => {}
@@ -355,7 +355,7 @@ impl Cx<'_> {
                     Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
                         self.plan
                             .errors
-                            .push(conflict(ObjectKind::Secret, &s.name, &owner));
+                            .push(conflict(Kind::Secret, &s.name, &owner));
                     }
                     Some(_) => {}
                 }
@@ -377,7 +377,7 @@ impl Cx<'_> {
             if !managed(&obs.meta.labels, self.desired.scope.as_deref()) {
                 self.plan
                     .errors
-                    .push(conflict(ObjectKind::Service, &svc.name, &owner));
+                    .push(conflict(Kind::Service, &svc.name, &owner));
                 continue;
             }
             if let Some((spec, changes)) = self.service_update(svc, obs) {
@@ -434,22 +434,22 @@ impl Cx<'_> {
             let owner = stack.owner();
             for n in &stack.objects.external_networks {
                 if !created.contains(n) && self.snap.network(n).is_none() {
-                    missing.push((ObjectKind::Network, n.clone(), owner.clone()));
+                    missing.push((Kind::Network, n.clone(), owner.clone()));
                 }
             }
             for c in &stack.objects.external_configs {
                 if !self.snap.configs.iter().any(|o| o.meta.name == *c) {
-                    missing.push((ObjectKind::Config, c.clone(), owner.clone()));
+                    missing.push((Kind::Config, c.clone(), owner.clone()));
                 }
             }
             for s in &stack.objects.external_secrets {
                 if !self.snap.secrets.iter().any(|o| o.meta.name == *s) {
-                    missing.push((ObjectKind::Secret, s.clone(), owner.clone()));
+                    missing.push((Kind::Secret, s.clone(), owner.clone()));
                 }
             }
         }
         for (kind, name, owner) in missing {
-            let hint = if kind == ObjectKind::Network {
+            let hint = if kind == Kind::Network {
                 "; declare it as a `Network` manifest, or create it"
             } else {
                 "; create it (`docker {kind} create`) before deploying"
@@ -561,13 +561,13 @@ impl Cx<'_> {
             .collect();
         for (kind, observed, wanted, used) in [
             (
-                ObjectKind::Config,
+                Kind::Config,
                 &self.snap.configs,
                 &desired_configs,
                 &uses.configs,
             ),
             (
-                ObjectKind::Secret,
+                Kind::Secret,
                 &self.snap.secrets,
                 &desired_secrets,
                 &uses.secrets,
@@ -601,7 +601,7 @@ impl Cx<'_> {
                 }
                 let (name, owner, id) = (name.to_string(), owner.to_string(), o.meta.id.clone());
                 self.plan.actions.push(match kind {
-                    ObjectKind::Config => Action::RemoveConfig {
+                    Kind::Config => Action::RemoveConfig {
                         name,
                         owner,
                         id,
@@ -644,7 +644,7 @@ impl Cx<'_> {
             };
             if uses.networks.contains(&n.meta.name) {
                 self.warn(
-                    ObjectKind::Network,
+                    Kind::Network,
                     &n.meta.name,
                     owner,
                     format!("not removed ({reason}): a service still uses it"),

@@ -37,7 +37,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::compose::api::{ConfigSpec, NetworkCreate, SecretSpec, ServiceSpec};
-use crate::swarm;
+use crate::swarm::{self, Kind};
 
 mod desired;
 mod diff;
@@ -106,29 +106,6 @@ pub struct Change {
     pub old: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<Value>,
-}
-
-/// The kind of swarm object an action or problem is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ObjectKind {
-    Network,
-    Config,
-    Secret,
-    Node,
-    Service,
-}
-
-impl fmt::Display for ObjectKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ObjectKind::Network => "network",
-            ObjectKind::Config => "config",
-            ObjectKind::Secret => "secret",
-            ObjectKind::Node => "node",
-            ObjectKind::Service => "service",
-        })
-    }
 }
 
 /// One step of a plan. Bodies use the daemon's field names; services refer
@@ -297,16 +274,17 @@ impl Action {
         }
     }
 
+    /// The kind of swarm object it acts on.
     #[must_use]
-    pub fn object_kind(&self) -> ObjectKind {
+    pub fn kind(&self) -> Kind {
         match self {
-            Action::CreateNetwork { .. } | Action::RemoveNetwork { .. } => ObjectKind::Network,
-            Action::CreateConfig { .. } | Action::RemoveConfig { .. } => ObjectKind::Config,
-            Action::CreateSecret { .. } | Action::RemoveSecret { .. } => ObjectKind::Secret,
-            Action::UpdateNode { .. } => ObjectKind::Node,
+            Action::CreateNetwork { .. } | Action::RemoveNetwork { .. } => Kind::Network,
+            Action::CreateConfig { .. } | Action::RemoveConfig { .. } => Kind::Config,
+            Action::CreateSecret { .. } | Action::RemoveSecret { .. } => Kind::Secret,
+            Action::UpdateNode { .. } => Kind::Node,
             Action::CreateService { .. }
             | Action::UpdateService { .. }
-            | Action::RemoveService { .. } => ObjectKind::Service,
+            | Action::RemoveService { .. } => Kind::Service,
         }
     }
 
@@ -332,7 +310,7 @@ impl Action {
 /// manifests after apply) or wants a person to know (a warning).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    pub kind: ObjectKind,
+    pub kind: Kind,
     pub name: String,
     /// The manifest that wants the object, `Kind/name` (empty if none).
     #[serde(skip_serializing_if = "String::is_empty")]

@@ -56,7 +56,7 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
             Verb::Update => ("~", YELLOW),
             Verb::Remove => ("-", RED),
         };
-        let mut head = format!("{sign} {} {}", a.object_kind(), a.name());
+        let mut head = format!("{sign} {} {}", a.kind(), a.name());
         if !a.owner().is_empty() {
             let _ = write!(head, " ({})", a.owner());
         }

@@ -904,8 +904,8 @@ fn a_name_taken_by_an_unmanaged_object_is_a_conflict_and_nothing_is_planned_for_
     assert_eq!(
         names,
         [
-            (ObjectKind::Network, "traefik-public"),
-            (ObjectKind::Service, "app_web")
+            (Kind::Network, "traefik-public"),
+            (Kind::Service, "app_web")
         ]
     );
     assert!(p.errors[0].message.contains("not managed by this bosun"));

@@ -40,8 +40,12 @@ pub use counter::{RequestCounter, RequestKey, Requests};
 pub use fake::{Call, Fake, Method};
 pub use model::{Info, ManagerStatus, Meta, Network, Node, Object, Snapshot, Task};
 
-/// Kinds of swarm objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Kinds of swarm objects: the one object-kind enum of plans, apply
+/// reports, status and metrics (written lowercase: `service`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     Service,
     Network,
@@ -52,6 +56,28 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kinds bosun creates and owns, in the order metrics list them.
+    pub const MANAGED: [Kind; 5] = [
+        Kind::Network,
+        Kind::Config,
+        Kind::Secret,
+        Kind::Node,
+        Kind::Service,
+    ];
+
+    /// The kind written lowercase, as in labels, metrics and messages.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Network => "network",
+            Kind::Config => "config",
+            Kind::Secret => "secret",
+            Kind::Node => "node",
+            Kind::Task => "task",
+        }
+    }
+
     /// The collection path segment: `services`, `networks`, …
     #[must_use]
     pub fn collection(self) -> &'static str {
@@ -68,14 +94,7 @@ impl Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Service => "service",
-            Kind::Network => "network",
-            Kind::Config => "config",
-            Kind::Secret => "secret",
-            Kind::Node => "node",
-            Kind::Task => "task",
-        })
+        f.write_str(self.as_str())
     }
 }
 
