@@ -27,6 +27,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -135,15 +136,21 @@ async fn watch_with<C, Fut, S>(
     Fut: std::future::Future<Output = crate::swarm::Result<S>>,
     S: futures::Stream<Item = crate::swarm::Result<Value>>,
 {
-    let min = Duration::from_millis(500);
+    // 500 ms doubling to at most 30 s, without end; a stream that opened
+    // starts the sequence again.
     let max = Duration::from_secs(30);
-    let mut delay = min;
+    let backoff = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(max)
+        .with_factor(2.0)
+        .without_max_times();
+    let mut delays = backoff.build();
     let mut watched_before = false;
     loop {
-        match connect().await {
+        let failed = match connect().await {
             Ok(stream) => {
                 tracing::debug!("watching Docker events");
-                delay = min;
+                delays = backoff.build();
                 if watched_before {
                     tracing::info!(
                         "Docker event stream reopened; pass triggered for what it missed"
@@ -157,16 +164,18 @@ async fn watch_with<C, Fut, S>(
                     return;
                 }
                 tracing::debug!("Docker event stream ended; reconnecting");
+                None
             }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot watch Docker events");
-            }
+            Err(e) => Some(e),
+        };
+        let delay = delays.next().unwrap_or(max);
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot watch Docker events");
         }
         if tx.is_closed() {
             return;
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(max);
     }
 }
 
