@@ -285,7 +285,7 @@ async fn create<A: Api>(
                 })?;
             let labels = labels_of(kind, &existing);
             let ours = labels.get(LABEL_MANAGED_BY).is_some_and(|v| v == "bosun")
-                && labels.get(LABEL_OWNER).is_some_and(|o| o == action.owner());
+                && crate::plan::owner_of(&labels).as_ref() == action.owners().first();
             if ours {
                 tracing::info!("already exists with bosun's labels for this owner: done");
                 Ok(Done {

@@ -48,6 +48,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::manifest::{self, ObjectRef};
 use crate::plan::{Action, DesiredState, Plan};
 use crate::swarm::{Api, Kind, Snapshot, retry};
 
@@ -161,7 +162,8 @@ pub struct ActionReport {
     /// The kind of object acted on.
     pub kind: Kind,
     pub name: String,
-    pub owner: String,
+    /// The manifests that own the object.
+    pub owners: Vec<ObjectRef>,
     pub outcome: Outcome,
     /// Write calls the daemon answered (retries included; 0 when skipped).
     pub attempts: usize,
@@ -340,8 +342,11 @@ pub async fn apply(
             .iter()
             .copied()
             .filter(|&i| {
-                let owner = plan.actions[i].owner();
-                if run.failed_stacks.contains(owner) {
+                let failed = plan.actions[i]
+                    .owners()
+                    .iter()
+                    .find(|o| run.failed_stacks.contains(*o));
+                if let Some(owner) = failed {
                     run.skip(i, format!("{owner} failed"));
                     false
                 } else {
@@ -372,7 +377,7 @@ fn pending(a: &Action) -> ActionReport {
         action: a.kind_name(),
         kind: a.kind(),
         name: a.name().to_string(),
-        owner: a.owner().to_string(),
+        owners: a.owners().to_vec(),
         outcome: Outcome::Skipped("not reached".into()),
         attempts: 0,
         duration: Duration::ZERO,
@@ -387,7 +392,7 @@ struct Phases {
     configs_and_secrets: Vec<usize>,
     nodes: Vec<usize>,
     /// `(owner, actions)` in plan (deploy) order.
-    stacks: Vec<(String, Vec<usize>)>,
+    stacks: Vec<(ObjectRef, Vec<usize>)>,
     prune_services: Vec<usize>,
     prune_configs_and_secrets: Vec<usize>,
     prune_networks: Vec<usize>,
@@ -463,7 +468,7 @@ struct Run<'a, A> {
     /// Networks, configs and secrets whose create failed or was skipped.
     failed_objects: BTreeSet<String>,
     /// Owners (`Stack/x`) with a failed action or wait.
-    failed_stacks: BTreeSet<String>,
+    failed_stacks: BTreeSet<ObjectRef>,
     /// Set once the swarm has no leader or the daemon is unreachable:
     /// everything else is skipped.
     abort: Option<String>,
@@ -478,9 +483,11 @@ impl<A: Api> Run<'_, A> {
         self.note_failed_object(i);
     }
 
-    fn owner_stack(&self, i: usize) -> Option<String> {
-        let owner = self.plan.actions[i].owner();
-        owner.starts_with("Stack/").then(|| owner.to_string())
+    fn owner_stack(&self, i: usize) -> Option<ObjectRef> {
+        match self.plan.actions[i].owners() {
+            [owner] if owner.kind == manifest::Kind::Stack => Some(owner.clone()),
+            _ => None,
+        }
     }
 
     fn note_failed_object(&mut self, i: usize) {
@@ -524,7 +531,7 @@ impl<A: Api> Run<'_, A> {
                 "action",
                 action = action.kind_name(),
                 name = action.name(),
-                owner = action.owner()
+                owner = %crate::plan::owners_text(action.owners())
             );
             // The stream asks for the next action only when a slot is free.
             let stopped = stop.get().is_some();
@@ -600,7 +607,7 @@ impl<A: Api> Run<'_, A> {
     }
 
     /// One stack's service creates and updates, then its wait.
-    async fn stack(&mut self, desired: &DesiredState, (owner, indices): &(String, Vec<usize>)) {
+    async fn stack(&mut self, desired: &DesiredState, (owner, indices): &(ObjectRef, Vec<usize>)) {
         let stack = desired.stacks.iter().find(|s| s.owner() == *owner);
         if let Some(why) = self.abort.clone() {
             for &i in indices {
@@ -611,7 +618,7 @@ impl<A: Api> Run<'_, A> {
         if let Some(dep) = stack.and_then(|s| {
             s.after
                 .iter()
-                .map(|d| format!("Stack/{d}"))
+                .map(|d| ObjectRef::new(manifest::Kind::Stack, d))
                 .find(|d| self.failed_stacks.contains(d))
         }) {
             for &i in indices {
@@ -669,7 +676,7 @@ impl<A: Api> Run<'_, A> {
         if services.is_empty() {
             return;
         }
-        let name = owner.trim_start_matches("Stack/").to_string();
+        let name = owner.name.clone();
         let span = tracing::info_span!("wait", stack = %name, services = services.len());
         let started = tokio::time::Instant::now();
         let res = wait::wait(self.api, owner, &services, timeout, self.opts.poll_interval)

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::compose::LABEL_OWNER;
+use crate::manifest::ObjectRef;
 use crate::swarm::{Api, Filters, Kind, Task};
 
 /// What the last poll saw of one service.
@@ -34,7 +35,7 @@ enum State {
 /// by `owner` has converged, or fail naming what was not ready.
 pub(super) async fn wait<A: Api>(
     api: &A,
-    owner: &str,
+    owner: &ObjectRef,
     services: &[(String, String)],
     timeout: Duration,
     interval: Duration,

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use super::status::{Condition, ObjectStatus, PassResult};
 use crate::apply::{self, Outcome, Report};
 use crate::compose::LABEL_SPEC_HASH;
-use crate::manifest;
+use crate::manifest::{self, ObjectRef};
 use crate::plan::{self, Action, DesiredState, Plan};
 use crate::source::Confinement;
 use crate::swarm::{self, Api, Kind, Snapshot};
@@ -428,42 +428,30 @@ fn conditions(
     remaining: Option<&Plan>,
     drift: &BTreeSet<(Kind, String)>,
 ) -> Vec<ObjectStatus> {
-    let mut objects: Vec<(Kind, String, String)> = Vec::new();
+    let mut objects: Vec<(Kind, String, Vec<ObjectRef>)> = Vec::new();
     for n in &state.networks {
-        objects.push((Kind::Network, n.body.name.clone(), n.owner.clone()));
+        objects.push((Kind::Network, n.body.name.clone(), vec![n.owner.clone()]));
     }
     for s in &state.stacks {
-        let owner = s.owner();
+        let owner = vec![s.owner()];
         let o = &s.objects;
-        objects.extend(
-            o.networks
-                .iter()
-                .map(|x| (Kind::Network, x.name.clone(), owner.clone())),
-        );
-        objects.extend(
-            o.configs
-                .iter()
-                .map(|x| (Kind::Config, x.name.clone(), owner.clone())),
-        );
-        objects.extend(
-            o.secrets
-                .iter()
-                .map(|x| (Kind::Secret, x.name.clone(), owner.clone())),
-        );
-        objects.extend(
-            o.services
-                .iter()
-                .map(|x| (Kind::Service, x.name.clone(), owner.clone())),
-        );
+        let names = o
+            .networks
+            .iter()
+            .map(|x| (Kind::Network, &x.name))
+            .chain(o.configs.iter().map(|x| (Kind::Config, &x.name)))
+            .chain(o.secrets.iter().map(|x| (Kind::Secret, &x.name)))
+            .chain(o.services.iter().map(|x| (Kind::Service, &x.name)));
+        objects.extend(names.map(|(kind, name)| (kind, name.clone(), owner.clone())));
     }
     for a in &plan.actions {
-        if let Action::UpdateNode { name, owner, .. } = a {
-            objects.push((Kind::Node, name.clone(), owner.clone()));
+        if let Action::UpdateNode { name, owners, .. } = a {
+            objects.push((Kind::Node, name.clone(), owners.clone()));
         }
     }
     objects
         .into_iter()
-        .map(|(kind, name, owner)| {
+        .map(|(kind, name, owners)| {
             let failure = report
                 .actions
                 .iter()
@@ -483,7 +471,11 @@ fn conditions(
                     report
                         .waits
                         .iter()
-                        .find(|w| w.stack == owner.trim_start_matches("Stack/"))
+                        .find(|w| {
+                            owners
+                                .iter()
+                                .any(|o| o.kind == manifest::Kind::Stack && o.name == w.stack)
+                        })
                         .filter(|_| kind == Kind::Service)
                         .and_then(|w| match &w.outcome {
                             Outcome::Failed(m) => Some(format!("did not converge: {m}")),
@@ -510,7 +502,7 @@ fn conditions(
             ObjectStatus {
                 kind,
                 name,
-                owner,
+                owner: plan::owners_text(&owners),
                 condition,
                 message,
             }

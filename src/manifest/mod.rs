@@ -160,6 +160,23 @@ pub struct ObjectRef {
     pub name: String,
 }
 
+impl ObjectRef {
+    #[must_use]
+    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+        ObjectRef {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+/// Written `Kind/name`, as in labels and messages.
+impl Serialize for ObjectRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.kind, self.name)

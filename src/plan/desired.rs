@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compose::api::{Ipam, IpamConfig, NetworkCreate, PlacementPreference, SpreadOver};
 use crate::compose::{self, LABEL_MANAGED_BY, LABEL_OWNER, LABEL_SPEC_HASH, StackObjects};
-use crate::manifest::{self, Availability, NodeSelector, PlacementPolicy, glob_match};
+use crate::manifest::{self, Availability, NodeSelector, ObjectRef, PlacementPolicy, glob_match};
 
 use super::{Error, Result};
 
@@ -12,7 +12,7 @@ use super::{Error, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredNetwork {
     /// `Network/<name>`.
-    pub owner: String,
+    pub owner: ObjectRef,
     /// The create body, bosun's labels included.
     pub body: NetworkCreate,
 }
@@ -37,8 +37,8 @@ pub struct DesiredStack {
 impl DesiredStack {
     /// `Stack/<name>`.
     #[must_use]
-    pub fn owner(&self) -> String {
-        format!("Stack/{}", self.name)
+    pub fn owner(&self) -> ObjectRef {
+        ObjectRef::new(manifest::Kind::Stack, &self.name)
     }
 }
 
@@ -46,7 +46,7 @@ impl DesiredStack {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRule {
     /// `NodeLabels/<name>`.
-    pub owner: String,
+    pub owner: ObjectRef,
     pub selector: NodeSelector,
     pub labels: BTreeMap<String, String>,
     pub availability: Option<Availability>,
@@ -164,7 +164,7 @@ impl DesiredState {
         for nl in node_labels {
             for rule in &nl.spec.rules {
                 state.node_rules.push(NodeRule {
-                    owner: nl.id().to_string(),
+                    owner: nl.id(),
                     selector: rule.selector.clone(),
                     labels: rule.labels.clone(),
                     availability: rule.availability,
@@ -223,10 +223,10 @@ fn network(n: &manifest::Network) -> DesiredNetwork {
         labels: n.metadata.labels.clone(),
         ..NetworkCreate::default()
     };
-    let owner = n.id().to_string();
+    let owner = n.id();
     let hash = compose::spec_hash(&body);
     body.labels.insert(LABEL_MANAGED_BY.into(), "bosun".into());
-    body.labels.insert(LABEL_OWNER.into(), owner.clone());
+    body.labels.insert(LABEL_OWNER.into(), owner.to_string());
     body.labels.insert(LABEL_SPEC_HASH.into(), hash);
     DesiredNetwork { owner, body }
 }

@@ -30,6 +30,7 @@ use super::desired::{DesiredStack, DesiredState};
 use super::{Action, Change, Names, Options, Plan, Problem, diff, nodes, normalize};
 use crate::compose::api::{NetworkCreate, ServiceSpec};
 use crate::compose::{LABEL_MANAGED_BY, LABEL_OWNER};
+use crate::manifest::{self, ObjectRef};
 use crate::swarm::{self, Kind, Snapshot};
 
 /// Whether this bosun (its scope) manages an object with these labels:
@@ -39,15 +40,19 @@ fn managed(labels: &BTreeMap<String, String>, scope: Option<&str>) -> bool {
         && labels.get(super::LABEL_SCOPE).map(String::as_str) == scope
 }
 
-fn owner_of(labels: &BTreeMap<String, String>) -> &str {
-    labels.get(LABEL_OWNER).map_or("", String::as_str)
+/// The manifest named by an object's `dev.bosun.owner` label: the one
+/// place the label is read back. A label that does not parse names no
+/// manifest, so nothing is ever pruned for it.
+#[must_use]
+pub fn owner_of(labels: &BTreeMap<String, String>) -> Option<ObjectRef> {
+    labels.get(LABEL_OWNER)?.parse().ok()
 }
 
-fn conflict(kind: Kind, name: &str, owner: &str) -> Problem {
+fn conflict(kind: Kind, name: &str, owner: &ObjectRef) -> Problem {
     Problem {
         kind,
         name: name.to_string(),
-        owner: owner.to_string(),
+        owner: Some(owner.clone()),
         message: format!(
             "a {kind} named `{name}` already exists and is not managed by this bosun (it has \
              no `{LABEL_MANAGED_BY}=bosun` label, or another `dev.bosun.scope`); bosun will not \
@@ -126,8 +131,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 
 /// Every desired network: `Network` manifests, then stack networks in
 /// deploy order.
-fn desired_networks(desired: &DesiredState) -> Vec<(String, &NetworkCreate)> {
-    let mut out: Vec<(String, &NetworkCreate)> = desired
+fn desired_networks(desired: &DesiredState) -> Vec<(ObjectRef, &NetworkCreate)> {
+    let mut out: Vec<(ObjectRef, &NetworkCreate)> = desired
         .networks
         .iter()
         .map(|n| (n.owner.clone(), &n.body))
@@ -180,21 +185,21 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> P
     cx.plan
 }
 
-impl Cx<'_> {
-    fn error(&mut self, kind: Kind, name: &str, owner: &str, message: String) {
+impl<'a> Cx<'a> {
+    fn error(&mut self, kind: Kind, name: &str, owner: &ObjectRef, message: String) {
         self.plan.errors.push(Problem {
             kind,
             name: name.to_string(),
-            owner: owner.to_string(),
+            owner: Some(owner.clone()),
             message,
         });
     }
 
-    fn warn(&mut self, kind: Kind, name: &str, owner: &str, message: String) {
+    fn warn(&mut self, kind: Kind, name: &str, owner: &ObjectRef, message: String) {
         self.plan.warnings.push(Problem {
             kind,
             name: name.to_string(),
-            owner: owner.to_string(),
+            owner: Some(owner.clone()),
             message,
         });
     }
@@ -297,7 +302,7 @@ impl Cx<'_> {
     /// Before creating an ingress network, remove the current ingress
     /// network of another name, when nothing publishes through it. Returns
     /// whether the create can go ahead.
-    fn replace_ingress(&mut self, owner: &str, body: &NetworkCreate) -> bool {
+    fn replace_ingress(&mut self, owner: &ObjectRef, body: &NetworkCreate) -> bool {
         let Some(old) = self.snap.networks.iter().find(|n| n.ingress) else {
             return true;
         };
@@ -305,7 +310,7 @@ impl Cx<'_> {
         if users.is_empty() {
             self.plan.actions.push(Action::RemoveNetwork {
                 name: old.meta.name.clone(),
-                owner: owner.to_string(),
+                owner: owner.clone(),
                 id: old.meta.id.clone(),
                 reason: format!("replaced by the ingress network `{}`", body.name),
             });
@@ -466,10 +471,10 @@ impl Cx<'_> {
     /// Whether an object owned by `owner` (and not desired) goes away, and
     /// why. `superseded` is set for an older version of a content-hashed
     /// config or secret that the stack still has.
-    fn removal(&self, owner: &str, superseded: Option<&str>) -> Option<String> {
-        let (kind, name) = owner.split_once('/')?;
-        match kind {
-            "Stack" => match self.desired.stack_manifests.get(name) {
+    fn removal(&self, owner: &ObjectRef, superseded: Option<&str>) -> Option<String> {
+        let name = owner.name.as_str();
+        match owner.kind {
+            manifest::Kind::Stack => match self.desired.stack_manifests.get(name) {
                 Some(true) => None,
                 Some(false) => {
                     if let Some(new) = superseded {
@@ -481,13 +486,15 @@ impl Cx<'_> {
                 }
                 None => self.options.prune.then(|| format!("{owner} was deleted")),
             },
-            "Network" => (self.options.prune
-                && !self.desired.networks.iter().any(|n| n.owner == owner))
+            manifest::Kind::Network => (self.options.prune
+                && !self.desired.networks.iter().any(|n| n.owner == *owner))
             .then(|| format!("{owner} was deleted")),
             _ => None,
         }
     }
 
+    /// Remove what bosun owns and no longer wants: services first, then the
+    /// configs, secrets and networks no service left after the plan uses.
     fn prune(&mut self) {
         let desired_services: BTreeSet<&str> = self
             .desired
@@ -495,33 +502,64 @@ impl Cx<'_> {
             .iter()
             .flat_map(|s| s.objects.services.iter().map(|x| x.name.as_str()))
             .collect();
-        // Services: deleted stacks first, then the others in reverse deploy order.
-        let rank = |owner: &str| {
+        let removed = self.removed_services(&desired_services);
+        let uses = self.uses_after(&desired_services, &removed);
+        for (s, owner, reason) in removed {
+            self.plan.actions.push(Action::RemoveService {
+                name: s.meta.name.clone(),
+                owner,
+                id: s.meta.id.clone(),
+                reason,
+            });
+        }
+        self.prune_hashed(&uses);
+        self.prune_networks(&uses);
+    }
+
+    /// Managed services that go away, with their owner and why: those of
+    /// deleted stacks first, then the others in reverse deploy order.
+    fn removed_services(
+        &self,
+        desired: &BTreeSet<&str>,
+    ) -> Vec<(&'a swarm::Object, ObjectRef, String)> {
+        let snap = self.snap;
+        let rank = |owner: &ObjectRef| {
             self.desired
                 .stacks
                 .iter()
-                .position(|s| s.owner() == owner)
+                .position(|s| s.owner() == *owner)
                 .map_or(0, |i| self.desired.stacks.len() - i)
         };
-        let mut removed_services = Vec::new();
-        for s in &self.snap.services {
-            if desired_services.contains(s.meta.name.as_str())
+        let mut removed = Vec::new();
+        for s in &snap.services {
+            if desired.contains(s.meta.name.as_str())
                 || !managed(&s.meta.labels, self.desired.scope.as_deref())
             {
                 continue;
             }
-            let owner = owner_of(&s.meta.labels);
-            if let Some(reason) = self.removal(owner, None) {
-                removed_services.push((rank(owner), s, reason));
+            let Some(owner) = owner_of(&s.meta.labels) else {
+                continue;
+            };
+            if let Some(reason) = self.removal(&owner, None) {
+                removed.push((rank(&owner), s, owner, reason));
             }
         }
-        removed_services.sort_by(|a, b| (a.0, &a.1.meta.name).cmp(&(b.0, &b.1.meta.name)));
-        let removed_ids: BTreeSet<&str> = removed_services
-            .iter()
-            .map(|(_, s, _)| s.meta.id.as_str())
-            .collect();
+        removed.sort_by(|a, b| (a.0, &a.1.meta.name).cmp(&(b.0, &b.1.meta.name)));
+        removed
+            .into_iter()
+            .map(|(_, s, owner, reason)| (s, owner, reason))
+            .collect()
+    }
 
-        // What the services left after the plan use.
+    /// What the services left after the plan use: the desired ones, and the
+    /// live ones the plan neither replaces nor removes.
+    fn uses_after(
+        &self,
+        desired: &BTreeSet<&str>,
+        removed: &[(&swarm::Object, ObjectRef, String)],
+    ) -> Uses {
+        let removed_ids: BTreeSet<&str> =
+            removed.iter().map(|(s, _, _)| s.meta.id.as_str()).collect();
         let mut uses = Uses::default();
         for stack in &self.desired.stacks {
             for svc in &stack.objects.services {
@@ -529,49 +567,33 @@ impl Cx<'_> {
             }
         }
         for s in &self.snap.services {
-            if !desired_services.contains(s.meta.name.as_str())
-                && !removed_ids.contains(s.meta.id.as_str())
+            if !desired.contains(s.meta.name.as_str()) && !removed_ids.contains(s.meta.id.as_str())
             {
                 uses.add(&s.spec, &self.names);
             }
         }
+        uses
+    }
 
-        for (_, s, reason) in removed_services {
-            self.plan.actions.push(Action::RemoveService {
-                name: s.meta.name.clone(),
-                owner: owner_of(&s.meta.labels).to_string(),
-                id: s.meta.id.clone(),
-                reason,
-            });
-        }
-
-        let desired_configs: BTreeMap<&str, &str> = self
-            .desired
-            .stacks
+    /// Configs and secrets (content-hashed names) that go away: an older
+    /// version the stack has replaced, or one its stack no longer wants;
+    /// one a service still uses stays, with a warning.
+    fn prune_hashed(&mut self, uses: &Uses) {
+        let stacks = &self.desired.stacks;
+        let desired_configs: BTreeMap<&str, &str> = stacks
             .iter()
             .flat_map(|s| s.objects.configs.iter())
             .map(|c| (unhashed(&c.name), c.name.as_str()))
             .collect();
-        let desired_secrets: BTreeMap<&str, &str> = self
-            .desired
-            .stacks
+        let desired_secrets: BTreeMap<&str, &str> = stacks
             .iter()
             .flat_map(|s| s.objects.secrets.iter())
             .map(|c| (unhashed(&c.name), c.name.as_str()))
             .collect();
+        let snap = self.snap;
         for (kind, observed, wanted, used) in [
-            (
-                Kind::Config,
-                &self.snap.configs,
-                &desired_configs,
-                &uses.configs,
-            ),
-            (
-                Kind::Secret,
-                &self.snap.secrets,
-                &desired_secrets,
-                &uses.secrets,
-            ),
+            (Kind::Config, &snap.configs, &desired_configs, &uses.configs),
+            (Kind::Secret, &snap.secrets, &desired_secrets, &uses.secrets),
         ] {
             let mut list: Vec<&swarm::Object> = observed.iter().collect();
             list.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
@@ -582,24 +604,26 @@ impl Cx<'_> {
                 {
                     continue;
                 }
-                let owner = owner_of(&o.meta.labels);
+                let Some(owner) = owner_of(&o.meta.labels) else {
+                    continue;
+                };
                 let superseded = wanted
                     .get(unhashed(name))
                     .filter(|_| unhashed(name) != name)
                     .copied();
-                let Some(reason) = self.removal(owner, superseded) else {
+                let Some(reason) = self.removal(&owner, superseded) else {
                     continue;
                 };
                 if used.contains(name) {
                     self.warn(
                         kind,
                         name,
-                        owner,
+                        &owner,
                         format!("not removed ({reason}): a service still uses it"),
                     );
                     continue;
                 }
-                let (name, owner, id) = (name.to_string(), owner.to_string(), o.meta.id.clone());
+                let (name, id) = (name.to_string(), o.meta.id.clone());
                 self.plan.actions.push(match kind {
                     Kind::Config => Action::RemoveConfig {
                         name,
@@ -616,44 +640,42 @@ impl Cx<'_> {
                 });
             }
         }
+    }
 
+    /// Managed networks nothing wants: stack networks before `Network`
+    /// manifests' networks; one a service still uses stays, with a warning.
+    fn prune_networks(&mut self, uses: &Uses) {
         let desired_networks: BTreeSet<String> = desired_networks(self.desired)
             .into_iter()
             .map(|(_, n)| n.name.clone())
             .collect();
-        // Stack networks before `Network` manifests' networks.
-        let mut nets: Vec<&swarm::Network> = self
-            .snap
+        let snap = self.snap;
+        let mut nets: Vec<(&swarm::Network, ObjectRef)> = snap
             .networks
             .iter()
             .filter(|n| {
                 managed(&n.meta.labels, self.desired.scope.as_deref())
                     && !desired_networks.contains(&n.meta.name)
             })
+            .filter_map(|n| Some((n, owner_of(&n.meta.labels)?)))
             .collect();
-        nets.sort_by_key(|n| {
-            (
-                owner_of(&n.meta.labels).starts_with("Network/"),
-                n.meta.name.clone(),
-            )
-        });
-        for n in nets {
-            let owner = owner_of(&n.meta.labels);
-            let Some(reason) = self.removal(owner, None) else {
+        nets.sort_by_key(|(n, owner)| (owner.kind == manifest::Kind::Network, n.meta.name.clone()));
+        for (n, owner) in nets {
+            let Some(reason) = self.removal(&owner, None) else {
                 continue;
             };
             if uses.networks.contains(&n.meta.name) {
                 self.warn(
                     Kind::Network,
                     &n.meta.name,
-                    owner,
+                    &owner,
                     format!("not removed ({reason}): a service still uses it"),
                 );
                 continue;
             }
             self.plan.actions.push(Action::RemoveNetwork {
                 name: n.meta.name.clone(),
-                owner: owner.to_string(),
+                owner,
                 id: n.meta.id.clone(),
                 reason,
             });

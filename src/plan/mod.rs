@@ -37,6 +37,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::compose::api::{ConfigSpec, NetworkCreate, SecretSpec, ServiceSpec};
+use crate::manifest::{self, ObjectRef};
 use crate::swarm::{self, Kind};
 
 mod desired;
@@ -48,8 +49,9 @@ mod render;
 
 pub use desired::{DesiredNetwork, DesiredStack, DesiredState, NodeRule};
 pub use diff::diff;
+pub use engine::owner_of;
 pub use engine::plan;
-pub use render::REDACTED;
+pub use render::{REDACTED, owners_text};
 
 /// The node label in which bosun records which label keys it set on a node
 /// (comma-separated, sorted), so that it removes only those.
@@ -118,7 +120,7 @@ pub enum Action {
     /// network that differs from its manifest (after a `RemoveNetwork`).
     CreateNetwork {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         body: NetworkCreate,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         changes: Vec<Change>,
@@ -126,20 +128,20 @@ pub enum Action {
     /// `DELETE /networks/<id>`.
     RemoveNetwork {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         id: String,
         reason: String,
     },
     /// `POST /configs/create`.
     CreateConfig {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         body: ConfigSpec,
     },
     /// `DELETE /configs/<id>`.
     RemoveConfig {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         id: String,
         reason: String,
     },
@@ -147,14 +149,14 @@ pub enum Action {
     /// serde: it serializes as `(secret data)`.
     CreateSecret {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         #[serde(serialize_with = "render::redacted_secret")]
         body: SecretSpec,
     },
     /// `DELETE /secrets/<id>`.
     RemoveSecret {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         id: String,
         reason: String,
     },
@@ -162,7 +164,10 @@ pub enum Action {
     /// (labels and availability changed, the rest as observed).
     UpdateNode {
         name: String,
-        owner: String,
+        /// The `NodeLabels` manifests whose rules select the node (none:
+        /// labels bosun set earlier are taken off).
+        #[serde(rename = "owner", serialize_with = "render::serialize_owners")]
+        owners: Vec<ObjectRef>,
         id: String,
         version: u64,
         spec: Value,
@@ -171,14 +176,14 @@ pub enum Action {
     /// `POST /services/create`.
     CreateService {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         body: ServiceSpec,
     },
     /// `POST /services/<id>/update?version=<version>` with the whole desired
     /// spec (`ForceUpdate` never goes down).
     UpdateService {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         id: String,
         version: u64,
         spec: ServiceSpec,
@@ -187,7 +192,7 @@ pub enum Action {
     /// `DELETE /services/<id>`.
     RemoveService {
         name: String,
-        owner: String,
+        owner: ObjectRef,
         id: String,
         reason: String,
     },
@@ -219,9 +224,9 @@ impl Action {
         }
     }
 
-    /// The manifest that owns the object, `Kind/name`.
+    /// The manifests that own the object (one, but for node labels).
     #[must_use]
-    pub fn owner(&self) -> &str {
+    pub fn owners(&self) -> &[ObjectRef] {
         match self {
             Action::CreateNetwork { owner, .. }
             | Action::RemoveNetwork { owner, .. }
@@ -229,10 +234,19 @@ impl Action {
             | Action::RemoveConfig { owner, .. }
             | Action::CreateSecret { owner, .. }
             | Action::RemoveSecret { owner, .. }
-            | Action::UpdateNode { owner, .. }
             | Action::CreateService { owner, .. }
             | Action::UpdateService { owner, .. }
-            | Action::RemoveService { owner, .. } => owner,
+            | Action::RemoveService { owner, .. } => std::slice::from_ref(owner),
+            Action::UpdateNode { owners, .. } => owners,
+        }
+    }
+
+    /// The stack that owns the object, if a stack does.
+    #[must_use]
+    pub fn stack(&self) -> Option<&str> {
+        match self.owners() {
+            [owner] if owner.kind == manifest::Kind::Stack => Some(&owner.name),
+            _ => None,
         }
     }
 
@@ -312,17 +326,17 @@ impl Action {
 pub struct Problem {
     pub kind: Kind,
     pub name: String,
-    /// The manifest that wants the object, `Kind/name` (empty if none).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub owner: String,
+    /// The manifest that wants the object (none: no manifest does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ObjectRef>,
     pub message: String,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind, self.name)?;
-        if !self.owner.is_empty() {
-            write!(f, " ({})", self.owner)?;
+        if let Some(owner) = &self.owner {
+            write!(f, " ({owner})")?;
         }
         write!(f, ": {}", self.message)
     }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::{Action, LABEL_NODE_LABELS, NodeRule, diff};
-use crate::manifest::{Availability, Role};
+use crate::manifest::{Availability, ObjectRef, Role};
 use crate::swarm::{Node, Snapshot};
 
 fn availability_str(a: Availability) -> &'static str {
@@ -46,7 +46,7 @@ fn plan_node(rules: &[NodeRule], node: &Node, key: &str) -> Option<Action> {
         _ => None,
     };
     let mut want: BTreeMap<String, String> = BTreeMap::new();
-    let mut owners: BTreeSet<&str> = BTreeSet::new();
+    let mut owners: BTreeSet<&ObjectRef> = BTreeSet::new();
     let mut availability = None;
     for rule in rules {
         let selected = role.is_some_and(|r| {
@@ -94,18 +94,13 @@ fn plan_node(rules: &[NodeRule], node: &Node, key: &str) -> Option<Action> {
     };
     spec["Labels"] = json!(labels);
     spec["Availability"] = json!(new_availability);
-    let owner = if owners.is_empty() {
-        "NodeLabels".to_string()
-    } else {
-        owners.into_iter().collect::<Vec<_>>().join(", ")
-    };
     Some(Action::UpdateNode {
         name: if node.hostname.is_empty() {
             node.meta.id.clone()
         } else {
             node.hostname.clone()
         },
-        owner,
+        owners: owners.into_iter().cloned().collect(),
         id: node.meta.id.clone(),
         version: node.meta.version,
         spec,

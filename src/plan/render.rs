@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{Action, Plan, Problem, Verb};
 use crate::compose::api::SecretSpec;
+use crate::manifest::ObjectRef;
 
 /// What secret data is replaced with in every output.
 pub const REDACTED: &str = "(secret data)";
@@ -57,9 +58,7 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
             Verb::Remove => ("-", RED),
         };
         let mut head = format!("{sign} {} {}", a.kind(), a.name());
-        if !a.owner().is_empty() {
-            let _ = write!(head, " ({})", a.owner());
-        }
+        let _ = write!(head, " ({})", owners_text(a.owners()));
         if let Some(reason) = a.reason() {
             let _ = write!(head, ": {reason}");
         }
@@ -134,4 +133,24 @@ pub(super) fn json(plan: &Plan) -> Value {
         );
     }
     v
+}
+
+/// The owners of a node update as one string, as plans have always shown
+/// them: `NodeLabels/a, NodeLabels/b`, or `NodeLabels` when no rule selects
+/// the node any more.
+pub(super) fn serialize_owners<S: serde::Serializer>(
+    owners: &[ObjectRef],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&owners_text(owners))
+}
+
+/// `NodeLabels/a, NodeLabels/b`: owners where a message names them.
+#[must_use]
+pub fn owners_text(owners: &[ObjectRef]) -> String {
+    if owners.is_empty() {
+        return crate::manifest::Kind::NodeLabels.to_string();
+    }
+    let all: Vec<String> = owners.iter().map(ToString::to_string).collect();
+    all.join(", ")
 }

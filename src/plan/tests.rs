@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::manifest;
+use crate::manifest::{self, ObjectRef};
 use crate::swarm::Snapshot;
 
 const H: &str = "apiVersion: bosun.dev/v1alpha1\n";
@@ -525,7 +525,7 @@ fn node_labels_bosun_no_longer_wants_are_removed_and_only_those() {
         "Description": {"Hostname": "worker1"}, "Status": {"State": "ready"}});
     let snap = Snapshot::from_json(&json!({}), &[node], &[], &[], &[], &[], &[]);
     let rules = vec![NodeRule {
-        owner: "NodeLabels/racks".into(),
+        owner: ObjectRef::new(manifest::Kind::NodeLabels, "racks"),
         selector: manifest::NodeSelector {
             hostname: Some("worker*".into()),
             ..Default::default()
