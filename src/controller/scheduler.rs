@@ -27,6 +27,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -125,11 +126,17 @@ impl Config {
     /// one cause.
     #[must_use]
     pub fn backoff(&self, n: u32) -> Duration {
-        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.backoff_base
-            .checked_mul(factor)
+        // backon's sequence (base doubling up to the cap, no jitter), at
+        // the failure count: the count is kept per cause across passes.
+        let nth = usize::try_from(n.saturating_sub(1)).unwrap_or(usize::MAX);
+        ExponentialBuilder::new()
+            .with_min_delay(self.backoff_base)
+            .with_max_delay(self.backoff_cap)
+            .with_factor(2.0)
+            .without_max_times()
+            .build()
+            .nth(nth)
             .unwrap_or(self.backoff_cap)
-            .min(self.backoff_cap)
     }
 }
 
