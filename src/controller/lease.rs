@@ -7,7 +7,7 @@
 //! Configs are immutable except for their labels, and a label update carries
 //! the version index it was read at, so two instances that read the same
 //! version and both try to take the lease cannot both succeed: the second
-//! update fails with "update out of sequence" (see DESIGN.md, "Known traps").
+//! update fails with "update out of sequence" (see docs/architecture.md, "Swarm traps").
 //!
 //! - acquire: read the config (create it if missing); if it is free, ours, or
 //!   expired, write our holder id and a new expiry at the version we read;

@@ -223,7 +223,7 @@ impl fmt::Display for Source {
 }
 
 /// The spec type of a kind, with the kind's facts: adding a kind is its
-/// file in `manifest/` (this trait and [`Rules`] on its spec type), and the
+/// file in `manifest/` (this trait and `Rules` on its spec type), and the
 /// arms the compiler then names.
 pub trait Spec: Sized + Clone + fmt::Debug + DeserializeOwned + Serialize + JsonSchema {
     /// The kind whose `spec` this is.

@@ -5,7 +5,7 @@
 //! as well as a real daemon. The trait is deliberately JSON-level: specs
 //! travel as `serde_json::Value` with the field names the daemon really uses
 //! (`Healthcheck`, not the `HealthCheck` of the API schema that typed clients
-//! follow — see DESIGN.md "Known traps"), so a read-modify-write never drops a
+//! follow — see docs/architecture.md, "Swarm traps"), so a read-modify-write never drops a
 //! field and a drift check compares like with like.
 //!
 //! [`observe`] takes one [`Snapshot`] per pass: one list call per kind.

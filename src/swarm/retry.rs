@@ -10,7 +10,7 @@
 //! [`update_spec`] packages that read-modify-write loop.
 //!
 //! "No leader" (quorum lost) is not transient: retrying cannot help, and the
-//! caller must report it (see DESIGN.md "Quorum").
+//! caller must report it (docs/architecture.md, "Swarm traps": no leader).
 //!
 //! [`is_transient`]: super::Error::is_transient
 

@@ -2,7 +2,7 @@
 //!
 //! The conformance test posts the exact JSON bosun's converter produced, so it
 //! talks HTTP/1.1 itself instead of going through a typed client that could
-//! rename or drop fields (see DESIGN.md, `HealthCheck` vs `Healthcheck`).
+//! rename or drop fields (see docs/architecture.md, "Swarm traps": `HealthCheck` vs `Healthcheck`).
 //! Paths are unversioned, like bollard's: the daemon treats them as its own API
 //! version, which is the version the docker CLI negotiates as well.
 

@@ -296,7 +296,7 @@ fn docker_rm(engine: &Engine, case: &Case, env: &BTreeMap<String, String>) -> Re
 }
 
 /// Daemon races that a retry resolves: another user's published port, and a
-/// network of the same name still being removed (DESIGN.md "network not found").
+/// network of the same name still being removed (docs/architecture.md, "Swarm traps": asynchronous removals).
 pub fn transient(err: &str) -> bool {
     err.contains(PORT_IN_USE) || (err.contains("network ") && err.contains(" not found"))
 }

@@ -34,7 +34,7 @@ use super::{Api, Error, Filters, Kind, Result};
 /// The newest API version bosun speaks (Docker 27.x).
 pub const MAX_API_VERSION: (u32, u32) = (1, 47);
 /// Below this the daemon silently strips `CapabilityAdd`, `Ulimits`, `Pids`…
-/// from service specs (DESIGN.md "Known traps").
+/// from service specs (docs/architecture.md, "Swarm traps").
 pub const MIN_SAFE_API_VERSION: (u32, u32) = (1, 41);
 /// The default per-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
