@@ -102,8 +102,9 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How [`run`] is stopped, one mechanism for every task: [`stop`](Self::stop)
-/// (the first signal) ends the side tasks and lets the running pass finish;
-/// [`abort`](Self::abort) (a second signal) also cancels the running pass.
+/// (the first signal) ends the watches and lets the running pass finish,
+/// the lease renewed until it has; [`abort`](Self::abort) (a second signal)
+/// also cancels the running pass.
 /// Either way [`run`] then awaits its tasks, releases the lease and stops
 /// the HTTP server before it returns.
 #[derive(Debug, Clone)]
@@ -187,13 +188,17 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
         Arc::new(client.clone()),
         config.lease.clone(),
     )));
+    // Renewed until the running pass has finished: a pass that outlives
+    // the lease after the first signal must not let another instance apply
+    // beside it.
+    let lease_stop = shutdown.abort.child_token();
     spawn_lease_renewal(
         &config,
         &lease,
         &status,
         &metrics,
         tx,
-        &shutdown.stop,
+        &lease_stop,
         &mut tasks,
     );
 
@@ -229,6 +234,7 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
     // The scheduler returns when stopped, aborted, or when every trigger
     // sender is gone; make sure every task sees it.
     shutdown.stop();
+    lease_stop.cancel();
     wind_down(tasks, &lease, server, &http_stop).await;
     Ok(stopped)
 }
