@@ -155,35 +155,14 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
     let (dir, git) = spawn_source(&config, hook_rx, &tx, &shutdown.stop, &mut tasks)?;
     let client = Client::connect().await.map_err(Error::ConnectFailed)?;
     let metrics = Metrics::new(client.counter());
-    let (location, kind) = match &config.source {
-        Source::Dir(d) => (d.display().to_string(), "dir"),
-        Source::Git(g) => (redact(&g.url), "git"),
-    };
-    let status = StatusHandle::new(SourceStatus {
-        kind: kind.to_string(),
-        location,
-        revision: None,
-        error: None,
-    });
+    let status = source_status(&config.source);
     // The HTTP server outlives the pass (status stays readable while it
     // finishes): its own token, cancelled last or by an abort.
     let http_stop = shutdown.abort.child_token();
     let server = serve_http(&config, &status, &metrics, hook_tx, http_stop.clone()).await?;
 
     let activity = Activity::default();
-    let stop = shutdown.stop.child_token();
-    let events = events::watch(
-        client.clone(),
-        EventFilter {
-            lease_name: config.lease.name.clone(),
-            name_prefix: config.pass.name_prefix.clone(),
-        },
-        activity.clone(),
-        tx.clone(),
-    );
-    tasks.spawn(async move {
-        stop.run_until_cancelled(events).await;
-    });
+    spawn_events(&config, &client, &activity, &tx, &shutdown.stop, &mut tasks);
     let lease = Arc::new(Mutex::new(Lease::new(
         Arc::new(client.clone()),
         config.lease.clone(),
@@ -237,6 +216,44 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
     lease_stop.cancel();
     wind_down(tasks, &lease, server, &http_stop).await;
     Ok(stopped)
+}
+
+/// What `/status` says of the source before the first pass.
+fn source_status(source: &Source) -> StatusHandle {
+    let (location, kind) = match source {
+        Source::Dir(d) => (d.display().to_string(), "dir"),
+        Source::Git(g) => (redact(&g.url), "git"),
+    };
+    StatusHandle::new(SourceStatus {
+        kind: kind.to_string(),
+        location,
+        revision: None,
+        error: None,
+    })
+}
+
+/// Docker events: changes bosun did not make trigger a pass.
+fn spawn_events(
+    config: &RunConfig,
+    client: &Client,
+    activity: &Activity,
+    tx: &mpsc::Sender<Trigger>,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let events = events::watch(
+        client.clone(),
+        EventFilter {
+            lease_name: config.lease.name.clone(),
+            name_prefix: config.pass.name_prefix.clone(),
+        },
+        activity.clone(),
+        tx.clone(),
+    );
+    let stop = stop.child_token();
+    tasks.spawn(async move {
+        stop.run_until_cancelled(events).await;
+    });
 }
 
 /// Bind the listener and serve the endpoints until `stop`.
