@@ -2,7 +2,8 @@
 //! article; each must validate cleanly with the real binary.
 
 use std::path::Path;
-use std::process::Command;
+
+use super::support::cli;
 
 #[test]
 fn every_example_folder_validates_with_exit_zero() {
@@ -31,7 +32,7 @@ fn every_example_folder_validates_with_exit_zero() {
         );
     }
     for dir in &dirs {
-        let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        let out = cli::bosun()
             .arg("validate")
             .arg(dir)
             .output()

@@ -2,14 +2,16 @@
 //! quietly: no panic (Rust ignores SIGPIPE, so `println!` would panic on
 //! EPIPE), and the command's own exit code.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use super::support::cli;
 
 /// Run the binary with stdout a pipe whose read end is already closed;
 /// `(exit code, stderr)`.
 fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::from(writer))

@@ -5,11 +5,10 @@
 //! half-applied swarm. One case per kind of check; the rules themselves are
 //! covered by `tests/malformed/` and `tests/validate.rs`.
 
-use std::process::Command;
-
 use bosun::compose::LABEL_NAMESPACE;
 
 use crate::support::BUSYBOX_IMAGE as IMAGE;
+use crate::support::cli;
 use crate::support::engine::Engine;
 
 fn prefix(test: &str) -> String {
@@ -32,7 +31,7 @@ fn refused_untouched(files: &[(&str, &[u8])], stacks: &[&str], file: &str, messa
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .args(["reconcile", "--once", "--no-prune"])
         .arg(dir.path())
         .output()

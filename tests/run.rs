@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::support::mount::Mount;
 use super::support::stack::docker_rm_until_gone;
-use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, local_http};
+use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, cli, local_http};
 
 fn prefix(test: &str) -> String {
     format!("rn{test}{}", std::process::id())
@@ -34,7 +34,7 @@ impl Bosun {
         let file = std::fs::File::create(&log).expect("log file");
         let listen = format!("127.0.0.1:{port}");
         let lease = format!("{p}-lease");
-        let child = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        let child = cli::bosun()
             .arg("run")
             .args(args)
             .args([
@@ -138,10 +138,7 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Durat
 }
 
 fn docker(args: &[&str]) -> Option<String> {
-    let out = Command::new("docker").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    cli::docker_stdout(args).ok()
 }
 
 fn replicas(service: &str) -> Option<u64> {

@@ -2,9 +2,11 @@
 
 use std::process::Command;
 
+use super::support::cli;
+
 #[test]
 fn committed_crds_are_up_to_date() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .args(["schema", "--check"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -20,7 +22,7 @@ fn committed_crds_are_up_to_date() {
 fn a_stale_schema_folder_fails_the_check_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let crds = dir.path().join("crds");
-    let bosun = env!("CARGO_BIN_EXE_bosun");
+    let bosun = cli::BOSUN;
     let write = Command::new(bosun)
         .args(["schema", "--dir"])
         .arg(&crds)

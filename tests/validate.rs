@@ -2,10 +2,12 @@
 //! folders pass, and no input makes it panic.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use super::support::cli;
 
 fn bosun_validate(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bosun"))
+    cli::bosun()
         .arg("validate")
         .arg(dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

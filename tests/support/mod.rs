@@ -2,6 +2,7 @@
 
 pub mod bosun;
 pub mod cases;
+pub mod cli;
 pub mod e2e;
 pub mod engine;
 pub mod local_http;
@@ -31,7 +32,6 @@ pub const BUSYBOX_IMAGE: &str = "bosun-test/busybox:1";
 
 /// Import [`BUSYBOX_IMAGE`] into the local daemon unless it is there.
 pub fn busybox_image() {
-    use std::process::Command;
     static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut done = ONCE
         .lock()
@@ -39,7 +39,7 @@ pub fn busybox_image() {
     if *done {
         return;
     }
-    let have = Command::new("docker")
+    let have = cli::docker()
         .args(["image", "inspect", BUSYBOX_IMAGE])
         .output()
         .is_ok_and(|o| o.status.success());

@@ -91,7 +91,7 @@ impl Swarm {
 /// `$BOSUN_E2E_BIN` (to run the proofs against another build, e.g. a
 /// release binary).
 pub fn bosun_bin() -> String {
-    std::env::var("BOSUN_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bosun").to_string())
+    std::env::var("BOSUN_E2E_BIN").unwrap_or_else(|_| super::cli::BOSUN.to_string())
 }
 
 /// The whole environment `bosun` runs with (it is also the lowest layer of
@@ -216,12 +216,10 @@ pub async fn stack_rm(host: &str, api: &Client, ns: &str) {
 
 /// `docker stack rm NS`, whatever it exits with.
 async fn docker_stack_rm(host: &str, ns: &str) {
-    let _ = Command::new("docker")
+    let _ = super::cli::docker_at(host)
         .args(["stack", "rm", ns])
-        .env("DOCKER_HOST", host)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .status()
         .await;
 }
