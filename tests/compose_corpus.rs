@@ -15,27 +15,14 @@ use std::path::{Path, PathBuf};
 use bosun::compose::{self, LoadOptions};
 use serde_json::Value;
 
+use super::support::cases;
+
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
 
 fn prepare_env(corpus: &Path) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(corpus.join("prepare.env")).expect("prepare.env");
-    let mut env = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix("export ") else {
-            continue;
-        };
-        let Some((k, v)) = rest.split_once('=') else {
-            continue;
-        };
-        let v = v
-            .strip_prefix('\'')
-            .and_then(|v| v.strip_suffix('\''))
-            .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
-            .unwrap_or(v);
-        env.insert(k.to_string(), v.to_string());
-    }
+    let mut env = cases::prepare_env(&corpus.join("prepare.env")).expect("prepare.env");
     env.insert("HOME".into(), "/root".into());
     env.insert(
         "PATH".into(),

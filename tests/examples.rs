@@ -3,18 +3,12 @@
 
 use std::path::Path;
 
-use super::support::cli;
+use super::support::{self, cli};
 
 #[test]
 fn every_example_folder_validates_with_exit_zero() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .expect("examples/ exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = support::subdirs(&root);
     let names: Vec<_> = dirs
         .iter()
         .filter_map(|d| d.file_name()?.to_str().map(str::to_string))

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use super::support::cli;
+use super::support::{self, cli};
 
 /// Run the binary with stdout a pipe whose read end is already closed;
 /// `(exit code, stderr)`.
@@ -26,13 +26,7 @@ fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
 
 fn first_example() -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .expect("examples/")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = support::subdirs(&root);
     dirs[0].display().to_string()
 }
 

@@ -263,7 +263,8 @@ impl Header {
     }
 }
 
-/// `export NAME=value` / `export NAME='value'` lines, as the oracle reads them.
+/// `export NAME=value` / `export NAME='value'` / `export NAME="value"`
+/// lines, as the oracle reads them.
 pub fn prepare_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut env = BTreeMap::new();
@@ -277,6 +278,7 @@ pub fn prepare_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
         let v = v
             .strip_prefix('\'')
             .and_then(|v| v.strip_suffix('\''))
+            .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
             .unwrap_or(v);
         env.insert(k.to_string(), v.to_string());
     }

@@ -11,6 +11,34 @@ pub mod rootfs;
 pub mod snapshot;
 pub mod stack;
 
+/// The folders directly under `root`, sorted; panics when `root` cannot be
+/// read.
+pub fn subdirs(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// `PATH` and `HOME` of this process (with defaults when unset), the base of
+/// the whole environment a child runs with.
+pub fn path_and_home() -> std::collections::BTreeMap<String, String> {
+    let mut env = std::collections::BTreeMap::new();
+    env.insert(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+    );
+    env.insert(
+        "HOME".to_string(),
+        std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+    );
+    env
+}
+
 /// Hold the machine-wide lock of the tests that deploy corpus files to the
 /// local daemon: corpus files use global names (`proxy`, `traefik-public`,
 /// `prometheus`) and fixed published ports, so the conformance test and the

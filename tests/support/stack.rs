@@ -23,15 +23,7 @@ const PORT_IN_USE: &str = "is already in use by service";
 /// (if set) and the case's variables. The CLI interpolates with its whole
 /// environment, so bosun gets exactly the same map.
 pub fn case_env(case: &Case) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert(
-        "PATH".to_string(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-    );
-    env.insert(
-        "HOME".to_string(),
-        std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
-    );
+    let mut env = super::path_and_home();
     if let Ok(h) = std::env::var("DOCKER_HOST") {
         env.insert("DOCKER_HOST".to_string(), h);
     }

@@ -97,15 +97,7 @@ pub fn bosun_bin() -> String {
 /// The whole environment `bosun` runs with (it is also the lowest layer of
 /// compose interpolation, so expectations are built with the same map).
 pub fn child_env(docker_host: &str) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert(
-        "PATH".to_string(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-    );
-    env.insert(
-        "HOME".to_string(),
-        std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
-    );
+    let mut env = super::path_and_home();
     env.insert("DOCKER_HOST".to_string(), docker_host.to_string());
     env.insert("RUST_LOG".to_string(), "bosun=info".to_string());
     env
