@@ -21,6 +21,19 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
 
+/// The corpus folder and the environment the oracle deployed it with;
+/// fails when the corpus is missing.
+fn corpus() -> (PathBuf, BTreeMap<String, String>) {
+    let corpus = corpus_dir();
+    assert!(
+        corpus.join("SOURCES.md").exists(),
+        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
+        corpus.display()
+    );
+    let env = prepare_env(&corpus);
+    (corpus, env)
+}
+
 fn prepare_env(corpus: &Path) -> BTreeMap<String, String> {
     let mut env = cases::prepare_env(&corpus.join("prepare.env")).expect("prepare.env");
     env.insert("HOME".into(), "/root".into());
@@ -164,13 +177,7 @@ fn run(corpus: &Path, stem: &str, namespace: &str, env: &BTreeMap<String, String
 
 #[test]
 fn corpus_conversion_matches_docker_stack_deploy() {
-    let corpus = corpus_dir();
-    assert!(
-        corpus.join("SOURCES.md").exists(),
-        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
-        corpus.display()
-    );
-    let env = prepare_env(&corpus);
+    let (corpus, env) = corpus();
     let mut stems: Vec<String> = std::fs::read_dir(&corpus)
         .expect("corpus dir")
         .flatten()
@@ -340,13 +347,7 @@ fn mutate(text: &str, rng: &mut Lcg) -> String {
 
 #[test]
 fn mutated_corpus_files_never_panic() {
-    let corpus = corpus_dir();
-    assert!(
-        corpus.join("SOURCES.md").exists(),
-        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
-        corpus.display()
-    );
-    let env = prepare_env(&corpus);
+    let (corpus, env) = corpus();
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = LoadOptions::new(dir.path()).env(env).home_dir("/root");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)

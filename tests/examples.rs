@@ -26,15 +26,13 @@ fn every_example_folder_validates_with_exit_zero() {
         );
     }
     for dir in &dirs {
-        let out = cli::bosun()
-            .arg("validate")
-            .arg(dir)
-            .output()
-            .expect("run bosun");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let cli::Run {
+            code,
+            stdout,
+            stderr,
+        } = cli::run(cli::bosun().arg("validate").arg(dir));
         assert_eq!(
-            out.status.code(),
+            code,
             Some(0),
             "{}: stdout:\n{stdout}\nstderr:\n{stderr}",
             dir.display()
