@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use bosun::compose::{self, LoadOptions};
 use serde_json::Value;
 
-use super::support::cases;
+use super::support::{self, cases};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
@@ -42,21 +42,6 @@ fn prepare_env(corpus: &Path) -> BTreeMap<String, String> {
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
     );
     env
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// The first path where `a` and `b` differ, if any.
@@ -135,7 +120,10 @@ enum Outcome {
 fn run(corpus: &Path, stem: &str, namespace: &str, env: &BTreeMap<String, String>) -> Outcome {
     let scratch = tempfile::tempdir().expect("tempdir");
     let root = scratch.path().join(stem);
-    copy_tree(&corpus.join("support").join(stem), &root);
+    let files = corpus.join("support").join(stem);
+    if files.is_dir() {
+        support::copy_tree(&files, &root).expect("copy support files");
+    }
     let stack = root.join("stack");
     std::fs::create_dir_all(&stack).expect("mkdir stack");
     let file = format!("{stem}.yml");

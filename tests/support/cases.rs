@@ -140,7 +140,7 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
             .map_err(|e| format!("scratch dir for {name}: {e}"))?;
         let support = corpus.join("support").join(&stem);
         if support.is_dir() {
-            copy_tree(&support, scratch.path())
+            super::copy_tree(&support, scratch.path())
                 .map_err(|e| format!("copy {}: {e}", support.display()))?;
         }
         let stack_dir = scratch.path().join("stack");
@@ -283,20 +283,6 @@ pub fn prepare_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
         env.insert(k.to_string(), v.to_string());
     }
     Ok(env)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let dest = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_tree(&e.path(), &dest)?;
-        } else {
-            std::fs::copy(e.path(), dest)?;
-        }
-    }
-    Ok(())
 }
 
 fn as_str(v: &Yaml) -> Option<String> {

@@ -24,6 +24,21 @@ pub fn subdirs(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     dirs
 }
 
+/// Copy the folder tree `from` (folders and regular files) to `to`.
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let dest = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &dest)?;
+        } else {
+            std::fs::copy(e.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
 /// `PATH` and `HOME` of this process (with defaults when unset), the base of
 /// the whole environment a child runs with.
 pub fn path_and_home() -> std::collections::BTreeMap<String, String> {

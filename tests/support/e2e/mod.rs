@@ -293,20 +293,6 @@ pub async fn unmanaged(api: &Client) -> Vec<String> {
     out
 }
 
-/// Copy a folder tree (regular files and directories).
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let path = entry.path();
-        let dest = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            std::fs::copy(&path, &dest).expect("copy");
-        }
-    }
-}
-
 /// Every file under `dir`, recursively.
 pub fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -419,7 +405,7 @@ pub fn adapt_example(
     managers: &[String],
     workers: &[String],
 ) -> BTreeMap<String, String> {
-    copy_dir(example, dest);
+    super::copy_tree(example, dest).expect("copy the example");
     let map = hostname_map(&selected_hostnames(dest), managers, workers);
     for file in files(dest).into_iter().filter(|f| is_yaml(f)) {
         let text = std::fs::read_to_string(&file).expect("read");
