@@ -15,48 +15,33 @@ use std::path::{Path, PathBuf};
 use bosun::compose::{self, LoadOptions};
 use serde_json::Value;
 
+use super::support::{self, cases};
+
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
 }
 
+/// The corpus folder and the environment the oracle deployed it with;
+/// fails when the corpus is missing.
+fn corpus() -> (PathBuf, BTreeMap<String, String>) {
+    let corpus = corpus_dir();
+    assert!(
+        corpus.join("SOURCES.md").exists(),
+        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
+        corpus.display()
+    );
+    let env = prepare_env(&corpus);
+    (corpus, env)
+}
+
 fn prepare_env(corpus: &Path) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(corpus.join("prepare.env")).expect("prepare.env");
-    let mut env = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim().strip_prefix("export ") else {
-            continue;
-        };
-        let Some((k, v)) = rest.split_once('=') else {
-            continue;
-        };
-        let v = v
-            .strip_prefix('\'')
-            .and_then(|v| v.strip_suffix('\''))
-            .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
-            .unwrap_or(v);
-        env.insert(k.to_string(), v.to_string());
-    }
+    let mut env = cases::prepare_env(&corpus.join("prepare.env")).expect("prepare.env");
     env.insert("HOME".into(), "/root".into());
     env.insert(
         "PATH".into(),
         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
     );
     env
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// The first path where `a` and `b` differ, if any.
@@ -135,7 +120,10 @@ enum Outcome {
 fn run(corpus: &Path, stem: &str, namespace: &str, env: &BTreeMap<String, String>) -> Outcome {
     let scratch = tempfile::tempdir().expect("tempdir");
     let root = scratch.path().join(stem);
-    copy_tree(&corpus.join("support").join(stem), &root);
+    let files = corpus.join("support").join(stem);
+    if files.is_dir() {
+        support::copy_tree(&files, &root).expect("copy support files");
+    }
     let stack = root.join("stack");
     std::fs::create_dir_all(&stack).expect("mkdir stack");
     let file = format!("{stem}.yml");
@@ -177,13 +165,7 @@ fn run(corpus: &Path, stem: &str, namespace: &str, env: &BTreeMap<String, String
 
 #[test]
 fn corpus_conversion_matches_docker_stack_deploy() {
-    let corpus = corpus_dir();
-    assert!(
-        corpus.join("SOURCES.md").exists(),
-        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
-        corpus.display()
-    );
-    let env = prepare_env(&corpus);
+    let (corpus, env) = corpus();
     let mut stems: Vec<String> = std::fs::read_dir(&corpus)
         .expect("corpus dir")
         .flatten()
@@ -353,13 +335,7 @@ fn mutate(text: &str, rng: &mut Lcg) -> String {
 
 #[test]
 fn mutated_corpus_files_never_panic() {
-    let corpus = corpus_dir();
-    assert!(
-        corpus.join("SOURCES.md").exists(),
-        "the corpus is missing at {} (scripts/test.sh skips the corpus tests without it)",
-        corpus.display()
-    );
-    let env = prepare_env(&corpus);
+    let (corpus, env) = corpus();
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = LoadOptions::new(dir.path()).env(env).home_dir("/root");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)

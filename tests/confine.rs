@@ -5,9 +5,10 @@
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tempfile::TempDir;
+
+use super::support::cli::{self, Run};
 
 const STACK: &str = "apiVersion: bosun.dev/v1alpha1
 kind: Stack
@@ -64,14 +65,8 @@ impl Folder {
     }
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn validate(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bosun"));
+    let mut cmd = cli::bosun();
     cmd.args(args)
         .arg("validate")
         .arg(dir)
@@ -80,12 +75,7 @@ fn validate(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run bosun");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli::run(&mut cmd)
 }
 
 /// Validation fails with a diagnostic at `place` (`file:line`, the file
@@ -324,7 +314,7 @@ fn allow_path_makes_a_file_outside_the_root_valid() {
         run.stdout
     );
     // As a global option it may also follow the command.
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .arg("validate")
         .arg(folder.root())
         .args(["--allow-path", &outside])

@@ -12,6 +12,8 @@ use std::process::Command;
 use bosun::compose::{self, LoadOptions};
 use serde_json::Value;
 
+use super::support::cli;
+
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
 }
@@ -51,7 +53,7 @@ fn docker_stack_config(text: &str) -> Result<String, String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bosun-stack.yml");
     std::fs::write(&file, text).unwrap();
-    let out = Command::new("docker")
+    let out = cli::docker()
         .args(["stack", "config", "-c"])
         .arg(&file)
         .env_remove("BOSUN_IMAGE")

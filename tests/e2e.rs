@@ -43,12 +43,7 @@ fn examples_dir() -> PathBuf {
 /// The example folders, the one that replaces the ingress network last: the
 /// swarm has no ingress network after its objects are pruned.
 fn examples() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(examples_dir())
-        .expect("examples/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs = crate::support::subdirs(&examples_dir());
     let replaces_ingress = |dir: &Path| {
         bosun::manifest::load(dir).is_ok_and(|d| d.networks.iter().any(|n| n.spec.ingress))
     };

@@ -2,20 +2,17 @@
 //! its context, each cause once after it, and exits 2. Needs no daemon:
 //! the daemon addresses below answer nothing.
 
-use std::process::Command;
+use super::support::cli;
 
 /// Run bosun with `DOCKER_HOST`; (exit code, stderr).
 fn bosun(docker_host: &str, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
-        .args(args)
-        .env("DOCKER_HOST", docker_host)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run bosun");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let run = cli::run(
+        cli::bosun()
+            .args(args)
+            .env("DOCKER_HOST", docker_host)
+            .env("NO_COLOR", "1"),
+    );
+    (run.code, run.stderr)
 }
 
 /// The stderr of a failed command: one `error:` line, the OS error once.

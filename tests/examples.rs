@@ -2,18 +2,13 @@
 //! article; each must validate cleanly with the real binary.
 
 use std::path::Path;
-use std::process::Command;
+
+use super::support::{self, cli};
 
 #[test]
 fn every_example_folder_validates_with_exit_zero() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .expect("examples/ exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = support::subdirs(&root);
     let names: Vec<_> = dirs
         .iter()
         .filter_map(|d| d.file_name()?.to_str().map(str::to_string))
@@ -31,15 +26,13 @@ fn every_example_folder_validates_with_exit_zero() {
         );
     }
     for dir in &dirs {
-        let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
-            .arg("validate")
-            .arg(dir)
-            .output()
-            .expect("run bosun");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let cli::Run {
+            code,
+            stdout,
+            stderr,
+        } = cli::run(cli::bosun().arg("validate").arg(dir));
         assert_eq!(
-            out.status.code(),
+            code,
             Some(0),
             "{}: stdout:\n{stdout}\nstderr:\n{stderr}",
             dir.display()

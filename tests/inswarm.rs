@@ -14,14 +14,13 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use bosun::swarm::{Api as _, Client, Filters, Kind};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::Command;
 
+use crate::support::cli::{self, docker_env, docker_on as docker};
 use crate::support::e2e::{self, MANAGED_BY, NAMESPACE, Swarm, labels_of, wait_for};
 use crate::support::rootfs::{self, Rootfs};
 
@@ -45,40 +44,12 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `docker ARGS` against the node at `host`, with `env` on top.
-async fn docker_env(host: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .env("DOCKER_HOST", host)
-        .envs(env.iter().copied())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("docker {}: {e}", args.join(" ")))
-}
-
-/// `docker ARGS` that must succeed; its stdout.
-async fn docker(host: &str, args: &[&str]) -> String {
-    let out = docker_env(host, args, &[]).await;
-    assert!(
-        out.status.success(),
-        "docker {} exited {:?}: {}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// The bosun image: this build's binary with curl and git, configured like
 /// the run stage of `deploy/Dockerfile`.
 fn build_image(host: &str) {
     let git = which("git");
     let fs = Rootfs::new()
-        .binary(
-            Path::new(env!("CARGO_BIN_EXE_bosun")),
-            "usr/local/bin/bosun",
-        )
+        .binary(Path::new(cli::BOSUN), "usr/local/bin/bosun")
         .binary(&which("curl"), "usr/bin/curl")
         .binary(&git, "usr/bin/git")
         .dir("var/lib/bosun", 0o755)

@@ -2,14 +2,16 @@
 //! quietly: no panic (Rust ignores SIGPIPE, so `println!` would panic on
 //! EPIPE), and the command's own exit code.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use super::support::{self, cli};
 
 /// Run the binary with stdout a pipe whose read end is already closed;
 /// `(exit code, stderr)`.
 fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::from(writer))
@@ -24,13 +26,7 @@ fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
 
 fn first_example() -> String {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .expect("examples/")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
+    let dirs = support::subdirs(&root);
     dirs[0].display().to_string()
 }
 

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use bosun::plan::{self, Names};
 use serde_json::Value;
 
+use super::support;
+
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/oracle")
 }
@@ -46,13 +48,7 @@ fn network_names(request: &Value, inspect: &Value) -> Names {
 #[test]
 fn daemon_defaults_normalize_away_for_every_corpus_service() {
     let dir = corpus_dir();
-    let mut stems: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("corpus/oracle exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    stems.sort();
+    let stems = support::subdirs(&dir);
     let mut compared = 0;
     let mut failures = Vec::new();
     for stem in &stems {

@@ -5,11 +5,10 @@
 //! half-applied swarm. One case per kind of check; the rules themselves are
 //! covered by `tests/malformed/` and `tests/validate.rs`.
 
-use std::process::Command;
-
 use bosun::compose::LABEL_NAMESPACE;
 
 use crate::support::BUSYBOX_IMAGE as IMAGE;
+use crate::support::cli;
 use crate::support::engine::Engine;
 
 fn prefix(test: &str) -> String {
@@ -32,18 +31,16 @@ fn refused_untouched(files: &[(&str, &[u8])], stacks: &[&str], file: &str, messa
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
-        .args(["reconcile", "--once", "--no-prune"])
-        .arg(dir.path())
-        .output()
-        .expect("run bosun");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let cli::Run {
+        code,
+        stdout,
+        stderr,
+    } = cli::run(
+        cli::bosun()
+            .args(["reconcile", "--once", "--no-prune"])
+            .arg(dir.path()),
     );
+    assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
     let place = format!("{}/{file}:", dir.path().display());
     assert!(
         stderr.contains(&place),

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use crate::support::cases::{self, Case};
 use crate::support::engine::Engine;
 use crate::support::stack::{self, docker_rm_until_gone};
 
+use super::support::cli::{self, docker_retried as docker, docker_stdin};
 use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image};
 
 fn prefix(test: &str) -> String {
@@ -30,7 +30,7 @@ fn prefix(test: &str) -> String {
 
 /// Run the real binary; `(exit code, stdout, stderr)`.
 fn bosun(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .args(args)
         .envs(env.iter().copied())
         .output()
@@ -40,38 +40,6 @@ fn bosun(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Run the docker CLI; retried a few times (others write the same node
-/// and daemon: "update out of sequence").
-fn docker(args: &[&str]) -> String {
-    let mut last = String::new();
-    for _ in 0..4 {
-        let out = Command::new("docker").args(args).output().expect("docker");
-        if out.status.success() {
-            return String::from_utf8_lossy(&out.stdout).trim().to_string();
-        }
-        last = String::from_utf8_lossy(&out.stderr).into_owned();
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    panic!("docker {args:?}: {last}");
-}
-
-fn docker_stdin(args: &[&str], input: &[u8]) {
-    use std::io::Write;
-    let mut child = Command::new("docker")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("docker");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input)
-        .expect("write");
-    assert!(child.wait().expect("docker").success(), "docker {args:?}");
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::support::mount::Mount;
 use super::support::stack::docker_rm_until_gone;
-use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, local_http};
+use super::support::{BUSYBOX_IMAGE as IMAGE, busybox_image, cli, local_http};
 
 fn prefix(test: &str) -> String {
     format!("rn{test}{}", std::process::id())
@@ -34,7 +34,7 @@ impl Bosun {
         let file = std::fs::File::create(&log).expect("log file");
         let listen = format!("127.0.0.1:{port}");
         let lease = format!("{p}-lease");
-        let child = Command::new(env!("CARGO_BIN_EXE_bosun"))
+        let child = cli::bosun()
             .arg("run")
             .args(args)
             .args([
@@ -138,10 +138,7 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Durat
 }
 
 fn docker(args: &[&str]) -> Option<String> {
-    let out = Command::new("docker").args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    cli::docker_stdout(args).ok()
 }
 
 fn replicas(service: &str) -> Option<u64> {
@@ -219,33 +216,63 @@ fn assert_prometheus_text(body: &str) {
 
 // ---------------------------------------------------------------------------
 
+/// `bosun run` (resync 10 m: passes come from the folder and from events)
+/// on a folder with the one-replica stack `<p>web`, converged. Fields drop
+/// in order: bosun stops before its objects are removed.
+struct OneStack {
+    b: Bosun,
+    svc: String,
+    web: String,
+    p: String,
+    _logs: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    _cleanup: Cleanup,
+}
+
+impl OneStack {
+    /// Prefix and instance name from `test`.
+    fn run(test: &str) -> OneStack {
+        busybox_image();
+        let p = prefix(test);
+        let cleanup = Cleanup(p.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = tempfile::tempdir().expect("tempdir");
+        let web = format!("{p}web");
+        std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
+        let b = Bosun::start(
+            &p,
+            logs.path(),
+            test,
+            &[
+                "--dir",
+                dir.path().to_str().expect("utf-8"),
+                "--resync",
+                "10m",
+            ],
+        );
+        let svc = format!("{web}_app");
+        wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
+        OneStack {
+            b,
+            svc,
+            web,
+            p,
+            _logs: logs,
+            dir,
+            _cleanup: cleanup,
+        }
+    }
+}
+
 #[test]
 fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
-    busybox_image();
-    let p = prefix("a");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
-    let web = format!("{p}web");
-    std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
-    let b = Bosun::start(
-        &p,
-        logs.path(),
-        "a",
-        &[
-            "--dir",
-            dir.path().to_str().expect("utf-8"),
-            "--resync",
-            "10m",
-        ],
-    );
-    let svc = format!("{web}_app");
-    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
+    let one = OneStack::run("a");
+    let (p, dir, web, svc, b) = (&one.p, &one.dir, &one.web, &one.svc, &one.b);
     let passes_before = b.metric("bosun_passes_total{result=\"success\"}");
     assert!(passes_before >= 1.0);
 
-    std::fs::write(dir.path().join("web.yaml"), stack(&web, 3)).expect("write");
-    let took = wait_for("3 replicas", REACT, || replicas(&svc) == Some(3));
+    std::fs::write(dir.path().join("web.yaml"), stack(web, 3)).expect("write");
+    let took = wait_for("3 replicas", REACT, || replicas(svc) == Some(3));
     eprintln!("replica change converged in {took:?}");
 
     let api = format!("{p}api");
@@ -274,33 +301,13 @@ fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
 
 #[test]
 fn run_reverts_a_hand_made_change_through_docker_events() {
-    busybox_image();
-    let p = prefix("c");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
-    let web = format!("{p}web");
-    std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
-    let b = Bosun::start(
-        &p,
-        logs.path(),
-        "c",
-        &[
-            "--dir",
-            dir.path().to_str().expect("utf-8"),
-            "--resync",
-            "10m",
-        ],
-    );
-    let svc = format!("{web}_app");
-    wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
+    let one = OneStack::run("c");
+    let (svc, b) = (&one.svc, &one.b);
     // Out of the settle window of the first pass.
     std::thread::sleep(Duration::from_secs(3));
-    docker(&["service", "update", "-d", "--replicas", "7", &svc]).expect("hand edit");
+    docker(&["service", "update", "-d", "--replicas", "7", svc]).expect("hand edit");
     // `-d` returns once the spec says 7: the change is made.
-    let took = wait_for("the hand edit reverted", REACT, || {
-        replicas(&svc) == Some(1)
-    });
+    let took = wait_for("the hand edit reverted", REACT, || replicas(svc) == Some(1));
     eprintln!("reverted in {took:?}");
     wait_for("the drift counted", REACT, || {
         b.metric("bosun_drift_corrections_total{kind=\"service\"}") >= 1.0

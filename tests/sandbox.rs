@@ -13,6 +13,8 @@ use std::time::Duration;
 use bosun::sandbox::{self, Config, LeaderState, Sandbox, preflight};
 use tokio::time::Instant;
 
+use super::support::cli;
+
 /// Fail loudly when the host cannot run a sandbox.
 fn require_host() {
     let report = preflight::check();
@@ -220,11 +222,7 @@ async fn sandbox_should_lose_quorum_when_two_of_three_managers_die_and_heal_when
 }
 
 fn bosun(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
-        .arg("sandbox")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = cli::bosun().arg("sandbox").args(args).output().unwrap();
     eprintln!(
         "$ bosun sandbox {}\n{}{}",
         args.join(" "),

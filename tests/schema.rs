@@ -1,10 +1,10 @@
 //! `bosun schema`: the committed `crds/` match the Rust types.
 
-use std::process::Command;
+use super::support::cli;
 
 #[test]
 fn committed_crds_are_up_to_date() {
-    let out = Command::new(env!("CARGO_BIN_EXE_bosun"))
+    let out = cli::bosun()
         .args(["schema", "--check"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -20,8 +20,7 @@ fn committed_crds_are_up_to_date() {
 fn a_stale_schema_folder_fails_the_check_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let crds = dir.path().join("crds");
-    let bosun = env!("CARGO_BIN_EXE_bosun");
-    let write = Command::new(bosun)
+    let write = cli::bosun()
         .args(["schema", "--dir"])
         .arg(&crds)
         .output()
@@ -29,7 +28,7 @@ fn a_stale_schema_folder_fails_the_check_and_names_the_file() {
     assert!(write.status.success());
     std::fs::write(crds.join("stack.schema.json"), "{}\n").unwrap();
     std::fs::remove_file(crds.join("network.schema.json")).unwrap();
-    let check = Command::new(bosun)
+    let check = cli::bosun()
         .args(["schema", "--check", "--dir"])
         .arg(&crds)
         .output()

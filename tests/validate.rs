@@ -1,11 +1,13 @@
 //! `bosun validate`: malformed inputs fail with precise diagnostics, valid
 //! folders pass, and no input makes it panic.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
+
+use super::support::{self, cli};
 
 fn bosun_validate(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bosun"))
+    cli::bosun()
         .arg("validate")
         .arg(dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -27,12 +29,7 @@ fn write_all(dir: &Path, files: &[(&str, &str)]) {
 #[test]
 fn every_malformed_case_fails_with_its_expected_diagnostics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = support::subdirs(&root);
     assert!(cases.len() >= 30, "only {} malformed cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {

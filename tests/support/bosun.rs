@@ -62,11 +62,7 @@ fn create_named(
 ) -> Result<BTreeMap<String, String>, String> {
     let mut ids = BTreeMap::new();
     for body in bodies {
-        let name = body
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = name_of(&body);
         let id = id_of(
             &post(engine, &format!("/{kind}s/create"), &body)
                 .map_err(|e| format!("bosun deploy failed: {kind} {name}: {e}"))?,
@@ -74,6 +70,14 @@ fn create_named(
         ids.insert(name, id);
     }
     Ok(ids)
+}
+
+/// The `Name` of a request body, empty when it has none.
+fn name_of(body: &Value) -> String {
+    body.get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn first_line(s: &str) -> String {
@@ -121,11 +125,7 @@ fn create_all(
     let fail = |what: &str, e: String| format!("bosun deploy failed: {what}: {e}");
     for n in &objs.networks {
         let body = to_json(n);
-        let name = body
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = name_of(&body);
         let id = id_of(
             &post(engine, "/networks/create", &body)
                 .map_err(|e| fail(&format!("network {name}"), e))?,
@@ -143,11 +143,7 @@ fn create_all(
     created.secrets.extend(secret_ids.values().cloned());
     for svc in &objs.services {
         let mut body = to_json(svc);
-        let name = body
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = name_of(&body);
         if let Some(cs) = body.pointer_mut("/TaskTemplate/ContainerSpec") {
             fill_ids(
                 engine,

@@ -140,7 +140,7 @@ pub fn discover(prefix: &str, filter: Option<&str>) -> Result<Vec<Case>, String>
             .map_err(|e| format!("scratch dir for {name}: {e}"))?;
         let support = corpus.join("support").join(&stem);
         if support.is_dir() {
-            copy_tree(&support, scratch.path())
+            super::copy_tree(&support, scratch.path())
                 .map_err(|e| format!("copy {}: {e}", support.display()))?;
         }
         let stack_dir = scratch.path().join("stack");
@@ -263,7 +263,8 @@ impl Header {
     }
 }
 
-/// `export NAME=value` / `export NAME='value'` lines, as the oracle reads them.
+/// `export NAME=value` / `export NAME='value'` / `export NAME="value"`
+/// lines, as the oracle reads them.
 pub fn prepare_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut env = BTreeMap::new();
@@ -277,24 +278,11 @@ pub fn prepare_env(path: &Path) -> Result<BTreeMap<String, String>, String> {
         let v = v
             .strip_prefix('\'')
             .and_then(|v| v.strip_suffix('\''))
+            .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
             .unwrap_or(v);
         env.insert(k.to_string(), v.to_string());
     }
     Ok(env)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let dest = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_tree(&e.path(), &dest)?;
-        } else {
-            std::fs::copy(e.path(), dest)?;
-        }
-    }
-    Ok(())
 }
 
 fn as_str(v: &Yaml) -> Option<String> {

@@ -8,11 +8,12 @@
 //! a Dockerfile ([`dockerfile_changes`]), so it mirrors the real image.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use bosun::sandbox::image::{Entry, tar};
+
+use super::cli;
 
 /// What one path of the rootfs holds.
 enum Item {
@@ -201,25 +202,15 @@ pub fn dockerfile_changes(dockerfile: &str, base_env: &[&str]) -> Vec<String> {
 /// `docker import` the tar into the daemon at `docker_host` as `tag`, with
 /// the given `--change` instructions.
 pub fn import(docker_host: &str, tag: &str, tar: &[u8], changes: &[String]) {
-    let mut cmd = Command::new("docker");
+    let mut cmd = cli::docker();
     cmd.env("DOCKER_HOST", docker_host).arg("import");
     for change in changes {
         cmd.arg("--change").arg(change);
     }
-    let mut child = cmd
-        .args(["-", tag])
-        .stdin(Stdio::piped())
+    cmd.args(["-", tag])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker import");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(tar)
-        .expect("write the rootfs to docker import");
-    let out = child.wait_with_output().expect("docker import");
+        .stderr(Stdio::piped());
+    let out = cli::feed(&mut cmd, Some(tar)).expect("docker import");
     assert!(
         out.status.success(),
         "docker import {tag}: {}",

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use bosun::swarm::settle::{self, Check, Schedule};
 use serde_json::Value;
 
 use super::cases::{Case, LOCAL_NETWORKS};
+use super::cli;
 use super::engine::{Engine, encode};
 use super::snapshot::{self, NS_LABEL};
 
@@ -22,15 +23,7 @@ const PORT_IN_USE: &str = "is already in use by service";
 /// (if set) and the case's variables. The CLI interpolates with its whole
 /// environment, so bosun gets exactly the same map.
 pub fn case_env(case: &Case) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert(
-        "PATH".to_string(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-    );
-    env.insert(
-        "HOME".to_string(),
-        std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
-    );
+    let mut env = super::path_and_home();
     if let Ok(h) = std::env::var("DOCKER_HOST") {
         env.insert("DOCKER_HOST".to_string(), h);
     }
@@ -44,31 +37,19 @@ pub fn docker(
     env: &BTreeMap<String, String>,
     stdin: Option<&[u8]>,
 ) -> Result<(bool, String), String> {
-    let mut cmd = Command::new("docker");
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .envs(env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let mut child = cmd.spawn().map_err(|e| {
+    let out = cli::feed(
+        cli::docker()
+            .args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        stdin,
+    )
+    .map_err(|e| {
         format!("cannot run the docker CLI ({e}); it is the oracle and must be on PATH")
     })?;
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input)
-            .map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -317,7 +298,7 @@ pub fn last_line(s: &str) -> String {
 /// clean-up runs in `Drop`.
 pub fn docker_rm_until_gone(kind: &str, name: &str) -> Result<(), String> {
     let run = |verb: &str| {
-        Command::new("docker")
+        cli::docker()
             .args([kind, verb, name])
             .stdin(Stdio::null())
             .output()

@@ -91,21 +91,13 @@ impl Swarm {
 /// `$BOSUN_E2E_BIN` (to run the proofs against another build, e.g. a
 /// release binary).
 pub fn bosun_bin() -> String {
-    std::env::var("BOSUN_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bosun").to_string())
+    std::env::var("BOSUN_E2E_BIN").unwrap_or_else(|_| super::cli::BOSUN.to_string())
 }
 
 /// The whole environment `bosun` runs with (it is also the lowest layer of
 /// compose interpolation, so expectations are built with the same map).
 pub fn child_env(docker_host: &str) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert(
-        "PATH".to_string(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-    );
-    env.insert(
-        "HOME".to_string(),
-        std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
-    );
+    let mut env = super::path_and_home();
     env.insert("DOCKER_HOST".to_string(), docker_host.to_string());
     env.insert("RUST_LOG".to_string(), "bosun=info".to_string());
     env
@@ -216,12 +208,10 @@ pub async fn stack_rm(host: &str, api: &Client, ns: &str) {
 
 /// `docker stack rm NS`, whatever it exits with.
 async fn docker_stack_rm(host: &str, ns: &str) {
-    let _ = Command::new("docker")
+    let _ = super::cli::docker_at(host)
         .args(["stack", "rm", ns])
-        .env("DOCKER_HOST", host)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .status()
         .await;
 }
@@ -301,20 +291,6 @@ pub async fn unmanaged(api: &Client) -> Vec<String> {
         }
     }
     out
-}
-
-/// Copy a folder tree (regular files and directories).
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let path = entry.path();
-        let dest = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_dir(&path, &dest);
-        } else {
-            std::fs::copy(&path, &dest).expect("copy");
-        }
-    }
 }
 
 /// Every file under `dir`, recursively.
@@ -429,7 +405,7 @@ pub fn adapt_example(
     managers: &[String],
     workers: &[String],
 ) -> BTreeMap<String, String> {
-    copy_dir(example, dest);
+    super::copy_tree(example, dest).expect("copy the example");
     let map = hostname_map(&selected_hostnames(dest), managers, workers);
     for file in files(dest).into_iter().filter(|f| is_yaml(f)) {
         let text = std::fs::read_to_string(&file).expect("read");
