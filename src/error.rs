@@ -11,7 +11,7 @@ use std::error::Error;
 /// `err` and its causes, `": "`-separated: what `{:#}` prints for an
 /// `anyhow::Error`.
 #[must_use]
-pub fn chain(err: &(dyn Error + 'static)) -> String {
+pub fn chain(err: &dyn Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(e) = cause {

@@ -125,7 +125,7 @@ async fn wait_leader_state(
         let seen = match tokio::time::timeout(left, sandbox.leader_state(node)).await {
             Ok(Ok(state)) if want(&state) => return Ok(state),
             Ok(Ok(state)) => format!("{state:?}"),
-            Ok(Err(err)) => sandbox::error_chain(&err),
+            Ok(Err(err)) => bosun::error::chain(&err),
             Err(_) => "call still blocked at the deadline".into(),
         };
         if seen != last {
@@ -146,7 +146,7 @@ async fn sandbox_should_lose_quorum_when_two_of_three_managers_die_and_heal_when
 
     let sandbox = Sandbox::up(Config::new(name).managers(3).workers(1))
         .await
-        .unwrap_or_else(|e| panic!("up: {}", sandbox::error_chain(&e)));
+        .unwrap_or_else(|e| panic!("up: {}", bosun::error::chain(&e)));
 
     // 4 Ready nodes with their own hostnames, exactly one Leader.
     let rows = sandbox.swarm_nodes("manager1").await.unwrap();
@@ -209,7 +209,7 @@ async fn sandbox_should_lose_quorum_when_two_of_three_managers_die_and_heal_when
     sandbox
         .wait_ready(Duration::from_secs(120))
         .await
-        .unwrap_or_else(|e| panic!("{}", sandbox::error_chain(&e)));
+        .unwrap_or_else(|e| panic!("{}", bosun::error::chain(&e)));
     let state = wait_leader_state(&sandbox, "manager1", Duration::from_secs(30), |s| {
         matches!(s, LeaderState::Leader(_))
     })
@@ -320,7 +320,7 @@ async fn sandbox_cli_should_drive_a_sandbox_through_up_image_kill_start_and_down
     sandbox
         .wait_ready(Duration::from_secs(90))
         .await
-        .unwrap_or_else(|e| panic!("{}", sandbox::error_chain(&e)));
+        .unwrap_or_else(|e| panic!("{}", bosun::error::chain(&e)));
 
     // down right after a crash still leaves nothing behind.
     bosun_ok(&["kill", "manager1", n[0], n[1]]);

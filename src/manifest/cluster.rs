@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::validate::Cx;
-use super::{ClusterPolicy, Desired, Duration, Kind, Object, Rules, Set, Spec, check_name};
+use super::{Duration, Kind, Object, Rules, Spec, check_name};
 
 /// What the whole cluster should look like, and what bosun does when it
 /// does not. At most one per folder.
@@ -86,29 +86,15 @@ impl Spec for ClusterPolicySpec {
     const NAME: &'static str = "ClusterPolicy";
     const FILE_STEM: &'static str = "cluster-policy";
     const DESCRIPTION: &'static str = "Cluster-wide expectations: manager count, quorum monitoring and recovery policy, autolock.";
-    fn of(desired: &Desired) -> &[Object<Self>] {
-        desired.cluster_policy.as_slice()
-    }
 }
 
 impl Rules for ClusterPolicySpec {
     fn check(obj: &Object<Self>, cx: &mut Cx) {
-        check(obj, cx);
-    }
-    fn in_set(set: &Set) -> &[Object<Self>] {
-        &set.cluster_policies
-    }
-    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
-        &mut set.cluster_policies
-    }
-}
-
-pub(crate) fn check(obj: &ClusterPolicy, cx: &mut Cx) {
-    let spec = &obj.spec;
-    if let Err(e) = check_name(obj.name(), false) {
-        cx.error(obj, "metadata.name", e);
-    }
-    match spec.managers {
+        let spec = &obj.spec;
+        if let Err(e) = check_name(obj.name(), false) {
+            cx.error(obj, "metadata.name", e);
+        }
+        match spec.managers {
         Some(0) => cx.error(obj, "spec.managers", "a swarm needs at least one manager"),
         Some(n @ (1 | 2)) => cx.warning(
             obj,
@@ -130,24 +116,25 @@ pub(crate) fn check(obj: &ClusterPolicy, cx: &mut Cx) {
         ),
         _ => {}
     }
-    let q = &spec.quorum;
-    if q.grace_period.get().is_zero() {
-        cx.error(obj, "spec.quorum.gracePeriod", "must be longer than 0");
-    }
-    if q.auto_recover {
-        if q.recovery == Recovery::Detect {
-            cx.error(
-                obj,
-                "spec.quorum.autoRecover",
-                "autoRecover needs `recovery: guided` (or `runbook`), not `detect`",
-            );
+        let q = &spec.quorum;
+        if q.grace_period.get().is_zero() {
+            cx.error(obj, "spec.quorum.gracePeriod", "must be longer than 0");
         }
-        if q.auto_recover_grace_period.get() < q.grace_period.get() {
-            cx.warning(
-                obj,
-                "spec.quorum.autoRecoverGracePeriod",
-                "shorter than gracePeriod: recovery would start before the loss is reported",
-            );
+        if q.auto_recover {
+            if q.recovery == Recovery::Detect {
+                cx.error(
+                    obj,
+                    "spec.quorum.autoRecover",
+                    "autoRecover needs `recovery: guided` (or `runbook`), not `detect`",
+                );
+            }
+            if q.auto_recover_grace_period.get() < q.grace_period.get() {
+                cx.warning(
+                    obj,
+                    "spec.quorum.autoRecoverGracePeriod",
+                    "shorter than gracePeriod: recovery would start before the loss is reported",
+                );
+            }
         }
     }
 }

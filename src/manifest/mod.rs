@@ -234,19 +234,48 @@ pub trait Spec: Sized + Clone + fmt::Debug + DeserializeOwned + Serialize + Json
     const FILE_STEM: &'static str;
     /// One sentence on what the kind owns in the swarm (schema description).
     const DESCRIPTION: &'static str;
-    /// The objects of this kind in a desired state.
-    fn of(desired: &Desired) -> &[Object<Self>];
 }
 
-/// A kind's validation: its own rules, and where its objects are kept
-/// while a folder is loaded. Rules that span kinds are in `validate`.
-pub(crate) trait Rules: Spec {
+/// A kind's own validation rules, on its spec type in its file. Rules that
+/// span kinds are in `validate`.
+pub(crate) trait Rules: Kept {
     /// The rules on one object of the kind.
     fn check(obj: &Object<Self>, cx: &mut validate::Cx);
-    /// The objects of this kind in a set being loaded.
+}
+
+/// Where a kind's objects are kept: in a [`Desired`], and in the [`Set`]
+/// of a folder being loaded.
+pub(crate) trait Kept: Spec {
+    fn of(desired: &Desired) -> &[Object<Self>];
     fn in_set(set: &Set) -> &[Object<Self>];
-    /// The same, to add to.
     fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>>;
+}
+
+/// [`Kept`] for each kind: its field of [`Set`], and how [`Desired`] holds it.
+macro_rules! kept {
+    ($($spec:ty => $field:ident, $of:expr;)*) => {$(
+        impl Kept for $spec {
+            fn of(desired: &Desired) -> &[Object<Self>] {
+                let of: fn(&Desired) -> &[Object<Self>] = $of;
+                of(desired)
+            }
+            fn in_set(set: &Set) -> &[Object<Self>] {
+                &set.$field
+            }
+            fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
+                &mut set.$field
+            }
+        }
+    )*};
+}
+
+kept! {
+    NetworkSpec => networks, |d| &d.networks;
+    StackSpec => stacks, |d| &d.stacks;
+    NodeLabelsSpec => node_labels, |d| &d.node_labels;
+    PlacementPolicySpec => placement_policies, |d| &d.placement_policies;
+    VipPolicySpec => vip_policies, |d| &d.vip_policies;
+    ClusterPolicySpec => cluster_policies, |d| d.cluster_policy.as_slice();
 }
 
 /// The manifests of a folder while it is loaded and validated, by kind

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::net::Cidr;
 use super::validate::Cx;
-use super::{Desired, Kind, Network, Object, Rules, Set, Spec, check_name};
+use super::{Kind, Object, Rules, Spec, check_name};
 use crate::yaml::Path;
 
 /// A swarm-scoped network. Stacks use it as an `external` network; bosun
@@ -116,133 +116,120 @@ impl Spec for NetworkSpec {
     const NAME: &'static str = "Network";
     const FILE_STEM: &'static str = "network";
     const DESCRIPTION: &'static str = "A swarm-scoped network, created before any stack that uses it; `ingress: true` replaces the swarm's ingress network.";
-    fn of(desired: &Desired) -> &[Object<Self>] {
-        &desired.networks
-    }
 }
 
 impl Rules for NetworkSpec {
     fn check(obj: &Object<Self>, cx: &mut Cx) {
-        check(obj, cx);
-    }
-    fn in_set(set: &Set) -> &[Object<Self>] {
-        &set.networks
-    }
-    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
-        &mut set.networks
-    }
-}
-
-pub(crate) fn check(obj: &Network, cx: &mut Cx) {
-    let spec = &obj.spec;
-    if let Err(e) = check_name(obj.name(), false) {
-        cx.error(obj, "metadata.name", e);
-    }
-    super::precheck::network(obj, cx);
-    if spec.driver.trim().is_empty() {
-        cx.error(obj, "spec.driver", "must not be empty (default `overlay`)");
-    }
-    if spec.ingress {
-        if spec.driver != "overlay" {
-            cx.error(
-                obj,
-                "spec.ingress",
-                format!(
-                    "an ingress network must use the overlay driver, not `{}`",
-                    spec.driver
-                ),
-            );
+        let spec = &obj.spec;
+        if let Err(e) = check_name(obj.name(), false) {
+            cx.error(obj, "metadata.name", e);
         }
-        if spec.attachable {
-            cx.error(
-                obj,
-                "spec.attachable",
-                "an ingress network cannot be attachable",
-            );
+        super::precheck::network(obj, cx);
+        if spec.driver.trim().is_empty() {
+            cx.error(obj, "spec.driver", "must not be empty (default `overlay`)");
         }
-    }
-    if spec.encrypted && spec.driver != "overlay" {
-        cx.error(
-            obj,
-            "spec.encrypted",
-            format!("encryption needs the overlay driver, not `{}`", spec.driver),
-        );
-    }
-    for key in spec.options.keys() {
-        if key.trim().is_empty() {
-            cx.error(obj, "spec.options", "option names must not be empty");
-        }
-    }
-    let Some(ipam) = &spec.ipam else { return };
-    for (i, config) in ipam.config.iter().enumerate() {
-        let base = Path::parse("spec.ipam.config").index(i);
-        let subnet = match Cidr::parse(&config.subnet) {
-            Ok(s) if !s.is_network() => {
+        if spec.ingress {
+            if spec.driver != "overlay" {
                 cx.error(
                     obj,
-                    base.key("subnet"),
+                    "spec.ingress",
                     format!(
-                        "subnet `{}` has host bits set; did you mean `{}/{}`?",
-                        config.subnet,
-                        s.network(),
-                        s.prefix
+                        "an ingress network must use the overlay driver, not `{}`",
+                        spec.driver
                     ),
                 );
-                continue;
             }
-            Ok(s) => s,
-            Err(e) => {
-                cx.error(obj, base.key("subnet"), format!("invalid subnet: {e}"));
-                continue;
+            if spec.attachable {
+                cx.error(
+                    obj,
+                    "spec.attachable",
+                    "an ingress network cannot be attachable",
+                );
             }
-        };
-        if subnet.addr.is_ipv6() && !spec.enable_ipv6 {
+        }
+        if spec.encrypted && spec.driver != "overlay" {
             cx.error(
                 obj,
-                base.key("subnet"),
-                format!("IPv6 subnet `{subnet}` needs `enableIPv6: true`"),
+                "spec.encrypted",
+                format!("encryption needs the overlay driver, not `{}`", spec.driver),
             );
         }
-        if let Some(gw) = &config.gateway {
-            match gw.parse::<IpAddr>() {
-                Err(_) => cx.error(
-                    obj,
-                    base.key("gateway"),
-                    format!("gateway `{gw}` is not an IP address (write it without a prefix)"),
-                ),
-                Ok(ip) if !subnet.contains(ip) => cx.error(
-                    obj,
-                    base.key("gateway"),
-                    format!("gateway {ip} is outside subnet {subnet}"),
-                ),
-                Ok(ip) if ip == subnet.addr || Some(ip) == subnet.broadcast() => cx.error(
-                    obj,
-                    base.key("gateway"),
-                    format!("gateway {ip} is the network or broadcast address of {subnet}"),
-                ),
-                Ok(_) => {}
+        for key in spec.options.keys() {
+            if key.trim().is_empty() {
+                cx.error(obj, "spec.options", "option names must not be empty");
             }
         }
-        if let Some(range) = &config.ip_range {
-            match Cidr::parse(range) {
-                Err(e) => cx.error(obj, base.key("ipRange"), format!("invalid ipRange: {e}")),
-                Ok(r) if !subnet.contains_cidr(&r) => cx.error(
-                    obj,
-                    base.key("ipRange"),
-                    format!("ipRange {r} is not inside subnet {subnet}"),
-                ),
-                Ok(_) => {}
-            }
-        }
-        for (j, other) in ipam.config.iter().enumerate().take(i) {
-            if let Ok(o) = Cidr::parse(&other.subnet)
-                && o.overlaps(&subnet)
-            {
+        let Some(ipam) = &spec.ipam else { return };
+        for (i, config) in ipam.config.iter().enumerate() {
+            let base = Path::parse("spec.ipam.config").index(i);
+            let subnet = match Cidr::parse(&config.subnet) {
+                Ok(s) if !s.is_network() => {
+                    cx.error(
+                        obj,
+                        base.key("subnet"),
+                        format!(
+                            "subnet `{}` has host bits set; did you mean `{}/{}`?",
+                            config.subnet,
+                            s.network(),
+                            s.prefix
+                        ),
+                    );
+                    continue;
+                }
+                Ok(s) => s,
+                Err(e) => {
+                    cx.error(obj, base.key("subnet"), format!("invalid subnet: {e}"));
+                    continue;
+                }
+            };
+            if subnet.addr.is_ipv6() && !spec.enable_ipv6 {
                 cx.error(
                     obj,
                     base.key("subnet"),
-                    format!("subnet {subnet} overlaps spec.ipam.config[{j}].subnet {o}"),
+                    format!("IPv6 subnet `{subnet}` needs `enableIPv6: true`"),
                 );
+            }
+            if let Some(gw) = &config.gateway {
+                match gw.parse::<IpAddr>() {
+                    Err(_) => cx.error(
+                        obj,
+                        base.key("gateway"),
+                        format!("gateway `{gw}` is not an IP address (write it without a prefix)"),
+                    ),
+                    Ok(ip) if !subnet.contains(ip) => cx.error(
+                        obj,
+                        base.key("gateway"),
+                        format!("gateway {ip} is outside subnet {subnet}"),
+                    ),
+                    Ok(ip) if ip == subnet.addr || Some(ip) == subnet.broadcast() => cx.error(
+                        obj,
+                        base.key("gateway"),
+                        format!("gateway {ip} is the network or broadcast address of {subnet}"),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+            if let Some(range) = &config.ip_range {
+                match Cidr::parse(range) {
+                    Err(e) => cx.error(obj, base.key("ipRange"), format!("invalid ipRange: {e}")),
+                    Ok(r) if !subnet.contains_cidr(&r) => cx.error(
+                        obj,
+                        base.key("ipRange"),
+                        format!("ipRange {r} is not inside subnet {subnet}"),
+                    ),
+                    Ok(_) => {}
+                }
+            }
+            for (j, other) in ipam.config.iter().enumerate().take(i) {
+                if let Ok(o) = Cidr::parse(&other.subnet)
+                    && o.overlaps(&subnet)
+                {
+                    cx.error(
+                        obj,
+                        base.key("subnet"),
+                        format!("subnet {subnet} overlaps spec.ipam.config[{j}].subnet {o}"),
+                    );
+                }
             }
         }
     }

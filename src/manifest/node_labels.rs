@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{string_map, string_map_schema};
 use super::validate::Cx;
-use super::{
-    Desired, Kind, NodeLabels, NodeSelector, Object, Rules, Set, Spec, check_label_key, check_name,
-};
+use super::{Kind, NodeSelector, Object, Rules, Spec, check_label_key, check_name};
 use crate::yaml::Path;
 
 /// Node labels (and optionally availability) for the nodes each rule selects.
@@ -57,44 +55,31 @@ impl Spec for NodeLabelsSpec {
     const NAME: &'static str = "NodeLabels";
     const FILE_STEM: &'static str = "node-labels";
     const DESCRIPTION: &'static str = "Labels (and optionally availability) for the nodes each rule selects; bosun removes only labels it set itself.";
-    fn of(desired: &Desired) -> &[Object<Self>] {
-        &desired.node_labels
-    }
 }
 
 impl Rules for NodeLabelsSpec {
     fn check(obj: &Object<Self>, cx: &mut Cx) {
-        check(obj, cx);
-    }
-    fn in_set(set: &Set) -> &[Object<Self>] {
-        &set.node_labels
-    }
-    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
-        &mut set.node_labels
-    }
-}
-
-pub(crate) fn check(obj: &NodeLabels, cx: &mut Cx) {
-    if let Err(e) = check_name(obj.name(), false) {
-        cx.error(obj, "metadata.name", e);
-    }
-    if obj.spec.rules.is_empty() {
-        cx.error(obj, "spec.rules", "needs at least one rule");
-    }
-    for (i, rule) in obj.spec.rules.iter().enumerate() {
-        let base = Path::parse("spec.rules").index(i);
-        check_selector(obj, &base.key("selector"), &rule.selector, cx);
-        for key in rule.labels.keys() {
-            if let Err(e) = check_label_key(key) {
-                cx.error(obj, base.key("labels").key(key), e);
-            }
+        if let Err(e) = check_name(obj.name(), false) {
+            cx.error(obj, "metadata.name", e);
         }
-        if rule.labels.is_empty() && rule.availability.is_none() {
-            cx.warning(
-                obj,
-                base,
-                "sets neither labels nor availability; it does nothing",
-            );
+        if obj.spec.rules.is_empty() {
+            cx.error(obj, "spec.rules", "needs at least one rule");
+        }
+        for (i, rule) in obj.spec.rules.iter().enumerate() {
+            let base = Path::parse("spec.rules").index(i);
+            check_selector(obj, &base.key("selector"), &rule.selector, cx);
+            for key in rule.labels.keys() {
+                if let Err(e) = check_label_key(key) {
+                    cx.error(obj, base.key("labels").key(key), e);
+                }
+            }
+            if rule.labels.is_empty() && rule.availability.is_none() {
+                cx.warning(
+                    obj,
+                    base,
+                    "sets neither labels nor availability; it does nothing",
+                );
+            }
         }
     }
 }

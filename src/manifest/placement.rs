@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::meta::{string_map, string_map_schema};
 use super::validate::Cx;
-use super::{Desired, Kind, Object, PlacementPolicy, Rules, Set, Spec, check_name, did_you_mean};
+use super::{Kind, Object, Rules, Spec, check_name, did_you_mean};
 use crate::yaml::Path;
 
 /// Placement added to every service its selector picks, on top of what the
@@ -166,82 +166,69 @@ impl Spec for PlacementPolicySpec {
     const NAME: &'static str = "PlacementPolicy";
     const FILE_STEM: &'static str = "placement-policy";
     const DESCRIPTION: &'static str = "Placement preferences, constraints and max replicas per node added to the services its selector picks.";
-    fn of(desired: &Desired) -> &[Object<Self>] {
-        &desired.placement_policies
-    }
 }
 
 impl Rules for PlacementPolicySpec {
     fn check(obj: &Object<Self>, cx: &mut Cx) {
-        check(obj, cx);
-    }
-    fn in_set(set: &Set) -> &[Object<Self>] {
-        &set.placement_policies
-    }
-    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
-        &mut set.placement_policies
-    }
-}
-
-pub(crate) fn check(obj: &PlacementPolicy, cx: &mut Cx) {
-    let spec = &obj.spec;
-    if let Err(e) = check_name(obj.name(), false) {
-        cx.error(obj, "metadata.name", e);
-    }
-    if spec.selector.is_empty() {
-        cx.error(
-            obj,
-            "spec.selector",
-            "selector is empty: give at least one of `stacks`, `services`, `labels`",
-        );
-    }
-    for (i, stack) in spec.selector.stacks.iter().enumerate() {
-        if stack.trim().is_empty() {
+        let spec = &obj.spec;
+        if let Err(e) = check_name(obj.name(), false) {
+            cx.error(obj, "metadata.name", e);
+        }
+        if spec.selector.is_empty() {
             cx.error(
                 obj,
-                Path::parse("spec.selector.stacks").index(i),
-                "must not be empty",
+                "spec.selector",
+                "selector is empty: give at least one of `stacks`, `services`, `labels`",
             );
         }
-    }
-    for (i, svc) in spec.selector.services.iter().enumerate() {
-        if svc.trim().is_empty() {
-            cx.error(
+        for (i, stack) in spec.selector.stacks.iter().enumerate() {
+            if stack.trim().is_empty() {
+                cx.error(
+                    obj,
+                    Path::parse("spec.selector.stacks").index(i),
+                    "must not be empty",
+                );
+            }
+        }
+        for (i, svc) in spec.selector.services.iter().enumerate() {
+            if svc.trim().is_empty() {
+                cx.error(
+                    obj,
+                    Path::parse("spec.selector.services").index(i),
+                    "must not be empty",
+                );
+            }
+        }
+        for (i, pref) in spec.preferences.iter().enumerate() {
+            let path = Path::parse("spec.preferences").index(i).key("spread");
+            if pref.spread.trim().is_empty() {
+                cx.error(obj, path, "must not be empty (e.g. `node.labels.rack`)");
+            } else if pref.spread.contains(char::is_whitespace) {
+                cx.error(
+                    obj,
+                    path,
+                    format!(
+                        "`{}` must be a single node descriptor like `node.labels.rack`",
+                        pref.spread
+                    ),
+                );
+            }
+        }
+        for (i, c) in spec.constraints.iter().enumerate() {
+            if let Err(e) = Constraint::parse(c) {
+                cx.error(obj, Path::parse("spec.constraints").index(i), e);
+            }
+        }
+        if spec.preferences.is_empty()
+            && spec.constraints.is_empty()
+            && spec.max_replicas_per_node.is_none()
+        {
+            cx.warning(
                 obj,
-                Path::parse("spec.selector.services").index(i),
-                "must not be empty",
+                "spec",
+                "sets no preferences, constraints or maxReplicasPerNode; it does nothing",
             );
         }
-    }
-    for (i, pref) in spec.preferences.iter().enumerate() {
-        let path = Path::parse("spec.preferences").index(i).key("spread");
-        if pref.spread.trim().is_empty() {
-            cx.error(obj, path, "must not be empty (e.g. `node.labels.rack`)");
-        } else if pref.spread.contains(char::is_whitespace) {
-            cx.error(
-                obj,
-                path,
-                format!(
-                    "`{}` must be a single node descriptor like `node.labels.rack`",
-                    pref.spread
-                ),
-            );
-        }
-    }
-    for (i, c) in spec.constraints.iter().enumerate() {
-        if let Err(e) = Constraint::parse(c) {
-            cx.error(obj, Path::parse("spec.constraints").index(i), e);
-        }
-    }
-    if spec.preferences.is_empty()
-        && spec.constraints.is_empty()
-        && spec.max_replicas_per_node.is_none()
-    {
-        cx.warning(
-            obj,
-            "spec",
-            "sets no preferences, constraints or maxReplicasPerNode; it does nothing",
-        );
     }
 }
 

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::meta::{string_map, string_map_schema};
 use super::precheck;
 use super::validate::{self, Cx};
-use super::{
-    Desired, Diagnostic, Duration, Kind, Object, ObjectRef, Rules, Set, Spec, Stack, check_name,
-};
+use super::{Diagnostic, Duration, Kind, Object, ObjectRef, Rules, Spec, Stack, check_name};
 use crate::compose;
 use crate::source::{Confinement, Escape};
 use crate::yaml::Path;
@@ -133,88 +131,75 @@ impl Spec for StackSpec {
     const NAME: &'static str = "Stack";
     const FILE_STEM: &'static str = "stack";
     const DESCRIPTION: &'static str = "A stack deployed like `docker stack deploy`: compose files merged in order (or inline compose), interpolated with env and env files, ordered by dependsOn.";
-    fn of(desired: &Desired) -> &[Object<Self>] {
-        &desired.stacks
-    }
 }
 
 impl Rules for StackSpec {
     fn check(obj: &Object<Self>, cx: &mut Cx) {
-        check(obj, cx);
-    }
-    fn in_set(set: &Set) -> &[Object<Self>] {
-        &set.stacks
-    }
-    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
-        &mut set.stacks
-    }
-}
-
-pub(crate) fn check(obj: &Stack, cx: &mut Cx) {
-    let spec = &obj.spec;
-    if let Err(e) = check_name(obj.name(), true) {
-        cx.error(obj, "metadata.name", e);
-    }
-    match (spec.compose_files.is_empty(), &spec.compose) {
-        (false, Some(_)) => cx.error(
-            obj,
-            "spec.compose",
-            "give either `composeFiles` or `compose`, not both",
-        ),
-        (true, None) => cx.error(
-            obj,
-            "spec",
-            "needs `composeFiles` (a list of files) or an inline `compose`",
-        ),
-        (true, Some(compose)) => validate::check_compose_inline(obj, compose, cx),
-        (false, None) => {}
-    }
-    for (i, file) in spec.compose_files.iter().enumerate() {
-        let path = Path::parse("spec.composeFiles").index(i);
-        if let Some(found) = cx.referenced_file(obj, path, file, "compose file") {
-            validate::check_compose_file(&found.0, &found.1, cx);
+        let spec = &obj.spec;
+        if let Err(e) = check_name(obj.name(), true) {
+            cx.error(obj, "metadata.name", e);
         }
-    }
-    for key in spec.env.keys() {
-        if !validate::is_env_name(key) {
-            cx.error(
+        match (spec.compose_files.is_empty(), &spec.compose) {
+            (false, Some(_)) => cx.error(
+                obj,
+                "spec.compose",
+                "give either `composeFiles` or `compose`, not both",
+            ),
+            (true, None) => cx.error(
+                obj,
+                "spec",
+                "needs `composeFiles` (a list of files) or an inline `compose`",
+            ),
+            (true, Some(compose)) => validate::check_compose_inline(obj, compose, cx),
+            (false, None) => {}
+        }
+        for (i, file) in spec.compose_files.iter().enumerate() {
+            let path = Path::parse("spec.composeFiles").index(i);
+            if let Some(found) = cx.referenced_file(obj, path, file, "compose file") {
+                validate::check_compose_file(&found.0, &found.1, cx);
+            }
+        }
+        for key in spec.env.keys() {
+            if !validate::is_env_name(key) {
+                cx.error(
                 obj,
                 Path::parse("spec.env").key(key),
                 format!("`{key}` is not a valid variable name (letters, digits and `_`, not starting with a digit)"),
             );
+            }
         }
-    }
-    for (i, file) in spec.env_files.iter().enumerate() {
-        let path = Path::parse("spec.envFiles").index(i);
-        if let Some(found) = cx.referenced_file(obj, path, file, "env file") {
-            validate::check_env_file(&found.0, &found.1, cx);
+        for (i, file) in spec.env_files.iter().enumerate() {
+            let path = Path::parse("spec.envFiles").index(i);
+            if let Some(found) = cx.referenced_file(obj, path, file, "env file") {
+                validate::check_env_file(&found.0, &found.1, cx);
+            }
         }
-    }
-    for (i, dep) in spec.depends_on.iter().enumerate() {
-        let path = Path::parse("spec.dependsOn").index(i);
-        match dep.parse::<ObjectRef>() {
-            Err(e) => cx.error(obj, path, e),
-            Ok(r) if !matches!(r.kind, Kind::Network | Kind::Stack) => cx.error(
-                obj,
-                path,
-                format!("`{dep}`: a stack can depend on a Network or a Stack only"),
-            ),
-            Ok(r) if r.kind == Kind::Stack && r.name == obj.name() => {
-                cx.error(
+        for (i, dep) in spec.depends_on.iter().enumerate() {
+            let path = Path::parse("spec.dependsOn").index(i);
+            match dep.parse::<ObjectRef>() {
+                Err(e) => cx.error(obj, path, e),
+                Ok(r) if !matches!(r.kind, Kind::Network | Kind::Stack) => cx.error(
                     obj,
                     path,
-                    format!("`{dep}`: a stack cannot depend on itself"),
-                );
+                    format!("`{dep}`: a stack can depend on a Network or a Stack only"),
+                ),
+                Ok(r) if r.kind == Kind::Stack && r.name == obj.name() => {
+                    cx.error(
+                        obj,
+                        path,
+                        format!("`{dep}`: a stack cannot depend on itself"),
+                    );
+                }
+                Ok(_) => {}
             }
-            Ok(_) => {}
         }
-    }
-    if spec.wait.enabled && spec.wait.timeout.get().is_zero() {
-        cx.error(
-            obj,
-            "spec.wait.timeout",
-            "must be longer than 0 when waiting is enabled",
-        );
+        if spec.wait.enabled && spec.wait.timeout.get().is_zero() {
+            cx.error(
+                obj,
+                "spec.wait.timeout",
+                "must be longer than 0 when waiting is enabled",
+            );
+        }
     }
 }
 

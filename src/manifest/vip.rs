@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::net::Cidr;
 use super::node_labels::check_selector;
 use super::validate::{self, Cx};
-use super::{Desired, Kind, NodeSelector, Object, Role, Rules, Set, Spec, VipPolicy, check_name};
+use super::{Kind, NodeSelector, Object, Role, Rules, Spec, VipPolicy, check_name};
 use crate::yaml::Path;
 
 /// Longest VRRP password keepalived uses; characters beyond are ignored.
@@ -188,128 +188,115 @@ impl Spec for VipPolicySpec {
     const NAME: &'static str = "VipPolicy";
     const FILE_STEM: &'static str = "vip-policy";
     const DESCRIPTION: &'static str = "A keepalived VRRP virtual IP shared by a set of nodes, run by bosun as one swarm service per node.";
-    fn of(desired: &Desired) -> &[Object<Self>] {
-        &desired.vip_policies
-    }
 }
 
 impl Rules for VipPolicySpec {
     fn check(obj: &Object<Self>, cx: &mut Cx) {
-        check(obj, cx);
-    }
-    fn in_set(set: &Set) -> &[Object<Self>] {
-        &set.vip_policies
-    }
-    fn in_set_mut(set: &mut Set) -> &mut Vec<Object<Self>> {
-        &mut set.vip_policies
-    }
-}
-
-pub(crate) fn check(obj: &VipPolicy, cx: &mut Cx) {
-    let spec = &obj.spec;
-    if let Err(e) = check_name(obj.name(), true) {
-        cx.error(obj, "metadata.name", e);
-    }
-    match Cidr::parse(&spec.address) {
-        Err(e) => cx.error(
-            obj,
-            "spec.address",
-            format!("must be address/prefix like 10.0.10.39/24: {e}"),
-        ),
-        Ok(c)
-            if c.prefix + 1 < c.max_prefix()
-                && (c.is_network() || Some(c.addr) == c.broadcast()) =>
-        {
-            cx.error(
+        let spec = &obj.spec;
+        if let Err(e) = check_name(obj.name(), true) {
+            cx.error(obj, "metadata.name", e);
+        }
+        match Cidr::parse(&spec.address) {
+            Err(e) => cx.error(
                 obj,
                 "spec.address",
-                format!(
-                    "{} is the network or broadcast address of its prefix",
-                    c.addr
-                ),
-            );
+                format!("must be address/prefix like 10.0.10.39/24: {e}"),
+            ),
+            Ok(c)
+                if c.prefix + 1 < c.max_prefix()
+                    && (c.is_network() || Some(c.addr) == c.broadcast()) =>
+            {
+                cx.error(
+                    obj,
+                    "spec.address",
+                    format!(
+                        "{} is the network or broadcast address of its prefix",
+                        c.addr
+                    ),
+                );
+            }
+            Ok(_) => {}
         }
-        Ok(_) => {}
-    }
-    let iface = spec.interface.as_str();
-    if iface.is_empty()
-        || iface.len() > 15
-        || iface.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
-    {
-        cx.error(
+        let iface = spec.interface.as_str();
+        if iface.is_empty()
+            || iface.len() > 15
+            || iface.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
+        {
+            cx.error(
             obj,
             "spec.interface",
             format!(
                 "`{iface}` is not a valid interface name (1–15 characters, no spaces, `/` or `:`)"
             ),
         );
-    }
-    let vrid = spec.virtual_router_id;
-    if !(1..=255).contains(&vrid) {
-        cx.error(
-            obj,
-            "spec.virtualRouterId",
-            format!("must be between 1 and 255, got {vrid}"),
-        );
-    } else if vrid == 51 {
-        cx.warning(
+        }
+        let vrid = spec.virtual_router_id;
+        if !(1..=255).contains(&vrid) {
+            cx.error(
+                obj,
+                "spec.virtualRouterId",
+                format!("must be between 1 and 255, got {vrid}"),
+            );
+        } else if vrid == 51 {
+            cx.warning(
             obj,
             "spec.virtualRouterId",
             "51 is the default of many keepalived images and collides easily on a shared L2; pick another",
         );
-    }
-    if spec.advert_interval < 1 {
-        cx.error(
-            obj,
-            "spec.advertInterval",
-            format!(
-                "must be greater than 0 seconds, got {}",
-                spec.advert_interval
-            ),
-        );
-    }
-    check_selector(
-        obj,
-        &Path::parse("spec.nodes.selector"),
-        &spec.nodes.selector,
-        cx,
-    );
-    let mut seen: HashMap<i64, &str> = HashMap::new();
-    for (host, prio) in &spec.nodes.priorities {
-        let path = Path::parse("spec.nodes.priorities").key(host);
-        if !(1..=254).contains(prio) {
+        }
+        if spec.advert_interval < 1 {
             cx.error(
+                obj,
+                "spec.advertInterval",
+                format!(
+                    "must be greater than 0 seconds, got {}",
+                    spec.advert_interval
+                ),
+            );
+        }
+        check_selector(
+            obj,
+            &Path::parse("spec.nodes.selector"),
+            &spec.nodes.selector,
+            cx,
+        );
+        let mut seen: HashMap<i64, &str> = HashMap::new();
+        for (host, prio) in &spec.nodes.priorities {
+            let path = Path::parse("spec.nodes.priorities").key(host);
+            if !(1..=254).contains(prio) {
+                cx.error(
                 obj,
                 path,
                 format!("priority of `{host}` must be between 1 and 254 (255 is the address owner's), got {prio}"),
             );
-            continue;
-        }
-        if let Some(first) = seen.insert(*prio, host) {
-            cx.error(
+                continue;
+            }
+            if let Some(first) = seen.insert(*prio, host) {
+                cx.error(
                 obj,
                 path,
                 format!("priority {prio} of `{host}` is also the priority of `{first}`; priorities must be distinct"),
             );
+            }
         }
-    }
-    if let Some(auth) = &spec.auth {
-        check_auth(obj, auth, cx);
-    }
-    check_checks(obj, cx);
-    if !spec.preempt && spec.checks.iter().any(|c| c.weight != 0) {
-        cx.warning(
+        if let Some(auth) = &spec.auth {
+            check_auth(obj, auth, cx);
+        }
+        check_checks(obj, cx);
+        if !spec.preempt && spec.checks.iter().any(|c| c.weight != 0) {
+            cx.warning(
             obj,
             "spec.preempt",
             "with preempt: false (nopreempt) weight changes from checks do not move the address",
         );
-    }
-    if spec.image.trim().is_empty() {
-        cx.error(
-            obj,
-            "spec.image",
-            "must not be empty (default `bosun/keepalived:2.2`)",
-        );
+        }
+        if spec.image.trim().is_empty() {
+            cx.error(
+                obj,
+                "spec.image",
+                "must not be empty (default `bosun/keepalived:2.2`)",
+            );
+        }
     }
 }
 

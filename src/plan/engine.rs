@@ -61,6 +61,17 @@ fn conflict(kind: Kind, name: &str, owner: &ObjectRef) -> Problem {
     }
 }
 
+/// Create `body`; `changes` say why when it replaces a network that
+/// differs from its manifest.
+fn create_network(owner: ObjectRef, body: &NetworkCreate, changes: Vec<Change>) -> Action {
+    Action::CreateNetwork {
+        name: body.name.clone(),
+        owner,
+        body: body.clone(),
+        changes,
+    }
+}
+
 /// `<stack>_<name>` of a content-hashed `<stack>_<name>-<hash8>`.
 fn unhashed(name: &str) -> &str {
     match name.rsplit_once('-') {
@@ -230,12 +241,9 @@ impl<'a> Cx<'a> {
                 if body.ingress && !self.replace_ingress(&owner, body) {
                     continue;
                 }
-                self.plan.actions.push(Action::CreateNetwork {
-                    name: body.name.clone(),
-                    owner,
-                    body: body.clone(),
-                    changes: Vec::new(),
-                });
+                self.plan
+                    .actions
+                    .push(create_network(owner, body, Vec::new()));
                 continue;
             };
             if !managed(&obs.meta.labels, self.desired.scope.as_deref()) {
@@ -243,12 +251,9 @@ impl<'a> Cx<'a> {
                 // replaced by an ingress manifest of the same name too.
                 if body.ingress && obs.ingress {
                     if self.replace_ingress(&owner, body) {
-                        self.plan.actions.push(Action::CreateNetwork {
-                            name: body.name.clone(),
-                            owner,
-                            body: body.clone(),
-                            changes: Vec::new(),
-                        });
+                        self.plan
+                            .actions
+                            .push(create_network(owner, body, Vec::new()));
                     }
                     continue;
                 }
@@ -275,12 +280,7 @@ impl<'a> Cx<'a> {
                         "differs from its manifest; networks cannot be updated, it is re-created"
                             .into(),
                 });
-                self.plan.actions.push(Action::CreateNetwork {
-                    name: body.name.clone(),
-                    owner,
-                    body: body.clone(),
-                    changes,
-                });
+                self.plan.actions.push(create_network(owner, body, changes));
             } else {
                 let fields: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
                 self.error(
@@ -332,39 +332,47 @@ impl<'a> Cx<'a> {
     }
 
     fn configs_and_secrets(&mut self) {
-        for stack in &self.desired.stacks {
+        let (desired, snap) = (self.desired, self.snap);
+        for stack in &desired.stacks {
             let owner = stack.owner();
             for c in &stack.objects.configs {
-                match self.snap.configs.iter().find(|o| o.meta.name == c.name) {
-                    None => self.plan.actions.push(Action::CreateConfig {
+                self.content_named(Kind::Config, &c.name, &owner, &snap.configs, || {
+                    Action::CreateConfig {
                         name: c.name.clone(),
                         owner: owner.clone(),
                         body: c.clone(),
-                    }),
-                    Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
-                        self.plan
-                            .errors
-                            .push(conflict(Kind::Config, &c.name, &owner));
                     }
-                    // Content-hashed name: same name, same content.
-                    Some(_) => {}
-                }
+                });
             }
             for s in &stack.objects.secrets {
-                match self.snap.secrets.iter().find(|o| o.meta.name == s.name) {
-                    None => self.plan.actions.push(Action::CreateSecret {
+                self.content_named(Kind::Secret, &s.name, &owner, &snap.secrets, || {
+                    Action::CreateSecret {
                         name: s.name.clone(),
                         owner: owner.clone(),
                         body: s.clone(),
-                    }),
-                    Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
-                        self.plan
-                            .errors
-                            .push(conflict(Kind::Secret, &s.name, &owner));
                     }
-                    Some(_) => {}
-                }
+                });
             }
+        }
+    }
+
+    /// A config or secret: created when missing, a conflict when the name
+    /// is taken by an object this bosun does not manage, else left alone
+    /// (content-hashed name: same name, same content).
+    fn content_named(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        owner: &ObjectRef,
+        observed: &[swarm::Object],
+        create: impl FnOnce() -> Action,
+    ) {
+        match observed.iter().find(|o| o.meta.name == name) {
+            None => self.plan.actions.push(create()),
+            Some(o) if !managed(&o.meta.labels, self.desired.scope.as_deref()) => {
+                self.plan.errors.push(conflict(kind, name, owner));
+            }
+            Some(_) => {}
         }
     }
 

@@ -571,7 +571,7 @@ impl Sandbox {
                     swarm = Ok((n.node.clone(), rows));
                     break;
                 }
-                Ok(Err(err)) => swarm = Err(format!("{}: {}", n.node, error_chain(&err))),
+                Ok(Err(err)) => swarm = Err(format!("{}: {}", n.node, crate::error::chain(&err))),
                 Err(_) => swarm = Err(format!("{}: node list timed out", n.node)),
             }
         }
@@ -601,7 +601,7 @@ impl Sandbox {
                         None => return Ok(()),
                         Some(gap) => last = format!("as seen by {manager}: {gap}"),
                     },
-                    Ok(Err(err)) => last = error_chain(&err),
+                    Ok(Err(err)) => last = crate::error::chain(&err),
                     Err(_) => last = format!("node list on {manager} timed out"),
                 }
                 break;
@@ -798,19 +798,6 @@ pub(crate) fn mkdir(dir: &Path) -> Result<()> {
         path: dir.to_owned(),
         source,
     })
-}
-
-/// An error with its causes, `a: b: c`.
-#[must_use]
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Run a command; error with its stderr when it fails.

@@ -12,7 +12,6 @@
 
 mod connect;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -299,7 +298,7 @@ impl Client {
                 self.counter.record(method.as_str(), endpoint, 0);
                 return Err(Error::ConnectFailed {
                     host: self.host.clone(),
-                    message: format!("{method} {path}: {}", error_chain(&e)),
+                    message: format!("{method} {path}: {}", crate::error::chain(&e)),
                 });
             }
             Ok(Ok(r)) => r,
@@ -482,16 +481,6 @@ fn response_failed(method: &Method, path: &str, status: StatusCode, bytes: &[u8]
         status: status.as_u16(),
         message,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let _ = write!(out, ": {s}");
-        cur = s.source();
-    }
-    out
 }
 
 /// `1.41` → `(1, 41)`.
