@@ -502,25 +502,56 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
     drop(one);
 }
 
-/// A `bosun run` whose first pass is applying: it waits (up to 60 s) for a
-/// service that turns healthy after `healthy_after` (never: `None`).
-fn bosun_in_a_slow_pass(p: &str, dir: &Path, logs: &Path, healthy_after: Option<u32>) -> Bosun {
-    let web = format!("{p}web");
-    let ok = healthy_after.map_or(String::new(), |s| format!("sleep {s}; touch /tmp/ok; "));
-    let manifest = format!(
-        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: true, timeout: 60s}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sh, -c, '{ok}sleep 3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 30}}\n"
-    );
-    std::fs::write(dir.join("web.yaml"), manifest).expect("write");
-    let b = Bosun::start(
-        p,
-        logs,
-        "e",
-        &["--dir", dir.to_str().expect("utf-8"), "--resync", "10m"],
-    );
-    wait_for("the pass to be applying", REACT, || {
-        b.log().contains("CreateService")
-    });
-    b
+/// A `bosun run` whose first pass is applying: it waits for a service
+/// that turns healthy after `healthy_after` seconds (never: `None`, and the
+/// wait's bound is 10 minutes, so only a signal ends the pass). Fields drop
+/// in order: bosun stops before its objects are removed.
+struct SlowPass {
+    b: Bosun,
+    p: String,
+    _logs: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    _cleanup: Cleanup,
+}
+
+impl SlowPass {
+    fn start(test: &str, healthy_after: Option<u32>) -> SlowPass {
+        busybox_image();
+        let p = prefix(test);
+        let cleanup = Cleanup(p.clone());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = tempfile::tempdir().expect("tempdir");
+        let web = format!("{p}web");
+        let (ok, timeout) = match healthy_after {
+            Some(s) => (format!("sleep {s}; touch /tmp/ok; "), "60s"),
+            None => (String::new(), "10m"),
+        };
+        let manifest = format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: true, timeout: {timeout}}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sh, -c, '{ok}sleep 3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 30}}\n"
+        );
+        std::fs::write(dir.path().join("web.yaml"), manifest).expect("write");
+        let b = Bosun::start(
+            &p,
+            logs.path(),
+            "e",
+            &[
+                "--dir",
+                dir.path().to_str().expect("utf-8"),
+                "--resync",
+                "10m",
+            ],
+        );
+        wait_for("the pass to be applying", REACT, || {
+            b.log().contains("CreateService")
+        });
+        SlowPass {
+            b,
+            p,
+            _logs: logs,
+            _dir: dir,
+            _cleanup: cleanup,
+        }
+    }
 }
 
 /// The holder label of the lease config (empty once released).
@@ -537,12 +568,9 @@ fn lease_holder(p: &str) -> String {
 
 #[test]
 fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
-    busybox_image();
-    let p = prefix("e");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
-    let mut b = bosun_in_a_slow_pass(&p, dir.path(), logs.path(), Some(3));
+    let SlowPass {
+        ref mut b, ref p, ..
+    } = SlowPass::start("e", Some(3));
     let status = b.stop();
     assert_eq!(status.code(), Some(0), "{}", b.log());
     let log = b.log();
@@ -553,7 +581,7 @@ fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
         "the pass finished after the signal:\n{log}"
     );
     assert!(log[finished_at..].contains("result=success") || log.contains("result=success"));
-    assert_eq!(lease_holder(&p), "", "the lease is released");
+    assert_eq!(lease_holder(p), "", "the lease is released");
 }
 
 /// A second signal cancels the running pass through the same shutdown
@@ -561,13 +589,10 @@ fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
 /// rather than left to expire.
 #[test]
 fn run_cancels_the_running_pass_on_a_second_signal_and_still_releases_the_lease() {
-    busybox_image();
-    let p = prefix("x");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
     // Never healthy: the pass cannot end on its own before the signals.
-    let mut b = bosun_in_a_slow_pass(&p, dir.path(), logs.path(), None);
+    let SlowPass {
+        ref mut b, ref p, ..
+    } = SlowPass::start("x", None);
     b.signal("TERM");
     wait_for("the first signal to be taken", REACT, || {
         b.log().contains("signal received")
@@ -583,7 +608,7 @@ fn run_cancels_the_running_pass_on_a_second_signal_and_still_releases_the_lease(
         !log.contains("pass finished"),
         "the pass was cancelled:\n{log}"
     );
-    assert_eq!(lease_holder(&p), "", "the lease is released");
+    assert_eq!(lease_holder(p), "", "the lease is released");
 }
 
 /// Issue 9: the git checkout folder stops being writable (a read-only

@@ -484,10 +484,7 @@ impl<A: Api> Run<'_, A> {
     }
 
     fn owner_stack(&self, i: usize) -> Option<ObjectRef> {
-        match self.plan.actions[i].owners() {
-            [owner] if owner.kind == manifest::Kind::Stack => Some(owner.clone()),
-            _ => None,
-        }
+        self.plan.actions[i].stack().cloned()
     }
 
     fn note_failed_object(&mut self, i: usize) {

@@ -3,11 +3,10 @@
 //! Each invocation is separate (`up`, then `kill`, then `down` from another
 //! shell): the state lives under `/run/bosun-sandbox/<name>/`.
 
-use super::Exit;
-
 use anyhow::Context as _;
 use clap::Subcommand;
 
+use super::Exit;
 use crate::sandbox::{self, Config, Sandbox};
 
 /// Arguments of `bosun sandbox`.

@@ -243,9 +243,9 @@ impl Action {
 
     /// The stack that owns the object, if a stack does.
     #[must_use]
-    pub fn stack(&self) -> Option<&str> {
+    pub fn stack(&self) -> Option<&ObjectRef> {
         match self.owners() {
-            [owner] if owner.kind == manifest::Kind::Stack => Some(&owner.name),
+            [owner] if owner.kind == manifest::Kind::Stack => Some(owner),
             _ => None,
         }
     }
