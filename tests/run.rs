@@ -554,16 +554,21 @@ impl SlowPass {
     }
 }
 
-/// The holder label of the lease config (empty once released).
-fn lease_holder(p: &str) -> String {
+/// A label of the lease config.
+fn lease_label(p: &str, label: &str) -> String {
     docker(&[
         "config",
         "inspect",
         &format!("{p}-lease"),
         "--format",
-        "{{index .Spec.Labels \"dev.bosun.lease.holder\"}}",
+        &format!("{{{{index .Spec.Labels \"{label}\"}}}}"),
     ])
     .expect("lease config")
+}
+
+/// The holder label of the lease config (empty once released).
+fn lease_holder(p: &str) -> String {
+    lease_label(p, "dev.bosun.lease.holder")
 }
 
 #[test]
@@ -584,9 +589,11 @@ fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
     assert_eq!(lease_holder(p), "", "the lease is released");
 }
 
-/// A second signal cancels the running pass through the same shutdown
-/// path: no "pass finished", exit code 130, and the lease is released
-/// rather than left to expire.
+/// After the first signal the lease is still renewed while the running
+/// pass goes on (it must not expire under a pass that still applies); a
+/// second signal cancels that pass through the same shutdown path: no
+/// "pass finished", exit code 130, and the lease is released rather than
+/// left to expire.
 #[test]
 fn run_cancels_the_running_pass_on_a_second_signal_and_still_releases_the_lease() {
     // Never healthy: the pass cannot end on its own before the signals.
@@ -596,6 +603,12 @@ fn run_cancels_the_running_pass_on_a_second_signal_and_still_releases_the_lease(
     b.signal("TERM");
     wait_for("the first signal to be taken", REACT, || {
         b.log().contains("signal received")
+    });
+    // Renewed every 5 s (the default 15 s lease): the expiry moves on
+    // while the pass still runs after the signal.
+    let expires = lease_label(p, "dev.bosun.lease.expires");
+    wait_for("a lease renewal after the first signal", REACT, || {
+        lease_label(p, "dev.bosun.lease.expires") != expires
     });
     let status = b.stop();
     let log = b.log();
