@@ -54,7 +54,7 @@ use crate::swarm::{Api, Kind, Snapshot, retry};
 
 mod exec;
 mod ids;
-mod wait;
+pub mod wait;
 
 use exec::{Counted, Done, Failure};
 use ids::Ids;
@@ -78,9 +78,8 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub struct Options {
     /// Actions of one phase running at the same time (at least 1).
     pub concurrency: usize,
-    /// Honour the stacks' `wait` settings; `false` (`--no-wait`) never waits
-    /// for services to converge.
-    pub wait: bool,
+    /// What to do about the stacks' `wait` settings.
+    pub wait: Wait,
     /// Retries of transient errors.
     pub retry: retry::Policy,
     /// Delay between polls (service convergence, "in use" removals).
@@ -101,7 +100,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             concurrency: DEFAULT_CONCURRENCY,
-            wait: true,
+            wait: Wait::Block,
             retry: retry::Policy::default(),
             poll_interval: Duration::from_secs(1),
             network_timeout: Duration::from_secs(60),
@@ -117,9 +116,18 @@ impl Options {
         self
     }
 
+    /// Wait in the pass (`true`, [`Wait::Block`]) or never (`false`,
+    /// `--no-wait`, [`Wait::Skip`]).
     #[must_use]
     pub fn wait(mut self, wait: bool) -> Self {
-        self.wait = wait;
+        self.wait = if wait { Wait::Block } else { Wait::Skip };
+        self
+    }
+
+    /// Start rollouts and return ([`Wait::Detach`], the controller).
+    #[must_use]
+    pub fn detach(mut self) -> Self {
+        self.wait = Wait::Detach;
         self
     }
 
@@ -136,6 +144,30 @@ impl Options {
     }
 }
 
+/// What apply does about a stack's `wait` once its services are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait until they converge, in dependency order; a stack that does not
+    /// converge fails its dependents (`bosun reconcile --once`).
+    Block,
+    /// Do not wait: report each started rollout ([`Report::started`]) for
+    /// the caller to watch, and defer the stacks that depend on it
+    /// ([`Outcome::Deferred`]) to a later pass (`bosun run`).
+    Detach,
+    /// Never wait (`--no-wait`).
+    Skip,
+}
+
+/// A rollout apply started and did not wait for ([`Wait::Detach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub stack: ObjectRef,
+    /// `(name, id)` of the services created or updated.
+    pub services: Vec<(String, String)>,
+    /// The stack's `wait.timeout`.
+    pub timeout: Duration,
+}
+
 /// How one action (or wait) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -145,12 +177,20 @@ pub enum Outcome {
     Failed(String),
     /// Not attempted; why.
     Skipped(String),
+    /// Not attempted yet: it waits for another stack's rollout; why.
+    Deferred(String),
 }
 
 impl Outcome {
     #[must_use]
     pub fn is_done(&self) -> bool {
         matches!(self, Outcome::Done { .. })
+    }
+
+    /// Done, or deferred on purpose: nothing went wrong.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Done { .. } | Outcome::Deferred(_))
     }
 }
 
@@ -187,6 +227,8 @@ pub struct Report {
     pub actions: Vec<ActionReport>,
     /// One entry per stack waited for, in deploy order.
     pub waits: Vec<WaitReport>,
+    /// Rollouts started and not waited for ([`Wait::Detach`]).
+    pub started: Vec<Started>,
     /// Write calls the daemon answered (creates, updates, removes; retries
     /// included).
     pub writes: usize,
@@ -194,11 +236,23 @@ pub struct Report {
 }
 
 impl Report {
-    /// Every action done and every wait converged.
+    /// Every action done (or deferred) and every wait converged.
     #[must_use]
     pub fn is_success(&self) -> bool {
-        self.actions.iter().all(|a| a.outcome.is_done())
+        self.actions.iter().all(|a| a.outcome.is_ok())
             && self.waits.iter().all(|w| w.outcome.is_done())
+    }
+
+    /// `kind name: reason` of every deferred action.
+    #[must_use]
+    pub fn deferred(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                Outcome::Deferred(why) => Some(format!("{} {}: {why}", a.action, a.name)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Failure messages: failed actions, then failed waits.
@@ -235,8 +289,12 @@ impl Report {
     #[must_use]
     pub fn summary(&self) -> String {
         let count = |f: fn(&Outcome) -> bool| self.actions.iter().filter(|a| f(&a.outcome)).count();
+        let deferred = match count(|o| matches!(o, Outcome::Deferred(_))) {
+            0 => String::new(),
+            n => format!(", {n} deferred"),
+        };
         format!(
-            "{} done, {} failed, {} skipped; {} writes in {:.1} s",
+            "{} done, {} failed, {} skipped{deferred}; {} writes in {:.1} s",
             count(Outcome::is_done),
             count(|o| matches!(o, Outcome::Failed(_))),
             count(|o| matches!(o, Outcome::Skipped(_))),
@@ -253,6 +311,9 @@ impl fmt::Display for Report {
         }
         for m in self.skipped() {
             writeln!(f, "skipped: {m}")?;
+        }
+        for m in self.deferred() {
+            writeln!(f, "deferred: {m}")?;
         }
         write!(f, "{}", self.summary())
     }
@@ -297,9 +358,11 @@ pub async fn apply(
         plan,
         reports: plan.actions.iter().map(pending).collect(),
         waits: Vec::new(),
+        started: Vec::new(),
         ids: Ids::of(snapshot),
         failed_objects: BTreeSet::new(),
         failed_stacks: BTreeSet::new(),
+        deferred_stacks: BTreeMap::new(),
         abort: None,
     };
     let phases = Phases::of(plan);
@@ -342,12 +405,12 @@ pub async fn apply(
             .iter()
             .copied()
             .filter(|&i| {
-                let failed = plan.actions[i]
-                    .owners()
-                    .iter()
-                    .find(|o| run.failed_stacks.contains(*o));
-                if let Some(owner) = failed {
+                let owners = plan.actions[i].owners();
+                if let Some(owner) = owners.iter().find(|o| run.failed_stacks.contains(*o)) {
                     run.skip(i, format!("{owner} failed"));
+                    false
+                } else if let Some(why) = owners.iter().find_map(|o| run.deferred_stacks.get(o)) {
+                    run.reports[i].outcome = Outcome::Deferred(why.clone());
                     false
                 } else {
                     true
@@ -361,6 +424,7 @@ pub async fn apply(
         writes: run.reports.iter().map(|r| r.attempts).sum(),
         actions: run.reports,
         waits: run.waits,
+        started: run.started,
         duration: start.elapsed(),
     };
     if report.is_success() {
@@ -469,6 +533,10 @@ struct Run<'a, A> {
     failed_objects: BTreeSet<String>,
     /// Owners (`Stack/x`) with a failed action or wait.
     failed_stacks: BTreeSet<ObjectRef>,
+    /// Rollouts started and not waited for ([`Wait::Detach`]).
+    started: Vec<Started>,
+    /// Stacks deferred in this run ([`Wait::Detach`]), and why.
+    deferred_stacks: BTreeMap<ObjectRef, String>,
     /// Set once the swarm has no leader or the daemon is unreachable:
     /// everything else is skipped.
     abort: Option<String>,
@@ -624,6 +692,24 @@ impl<A: Api> Run<'_, A> {
             self.failed_stacks.insert(owner.clone());
             return;
         }
+        // Detached: a stack after one whose rollout started in this run (or
+        // one deferred so) waits for a later pass.
+        if let Some(dep) = stack.and_then(|s| {
+            s.after
+                .iter()
+                .map(|d| ObjectRef::new(manifest::Kind::Stack, d))
+                .find(|d| {
+                    self.deferred_stacks.contains_key(d)
+                        || self.started.iter().any(|r| r.stack == *d)
+                })
+        }) {
+            let why = format!("waiting for {dep} to converge");
+            for &i in indices {
+                self.reports[i].outcome = Outcome::Deferred(why.clone());
+            }
+            self.deferred_stacks.insert(owner.clone(), why);
+            return;
+        }
         let mut bodies = BTreeMap::new();
         let mut go = Vec::new();
         for &i in indices {
@@ -657,7 +743,10 @@ impl<A: Api> Run<'_, A> {
         if self.failed_stacks.contains(owner) {
             return;
         }
-        let Some(timeout) = stack.and_then(|s| s.wait).filter(|_| self.opts.wait) else {
+        let Some(timeout) = stack
+            .and_then(|s| s.wait)
+            .filter(|_| self.opts.wait != Wait::Skip)
+        else {
             return;
         };
         let services: Vec<(String, String)> = go
@@ -671,6 +760,15 @@ impl<A: Api> Run<'_, A> {
             })
             .collect();
         if services.is_empty() {
+            return;
+        }
+        if self.opts.wait == Wait::Detach {
+            tracing::info!(stack = %owner.name, services = services.len(), "rollout started");
+            self.started.push(Started {
+                stack: owner.clone(),
+                services,
+                timeout,
+            });
             return;
         }
         let name = owner.name.clone();

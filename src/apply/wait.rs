@@ -31,26 +31,61 @@ enum State {
     Failed(String),
 }
 
-/// Wait until every service of `services` (`(name, id)`) of the stack owned
-/// by `owner` has converged, or fail naming what was not ready.
-pub(super) async fn wait<A: Api>(
-    api: &A,
-    owner: &ObjectRef,
-    services: &[(String, String)],
-    timeout: Duration,
-    interval: Duration,
-) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let by_owner = Filters::none().with("label", &format!("{LABEL_OWNER}={owner}"));
-    let mut tasks_filter = Filters::none()
-        .with("desired-state", "running")
-        .with("_up-to-date", "true");
-    for (_, id) in services {
-        tasks_filter = tasks_filter.with("service", id);
+/// How a stack's rollout stands after one look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Every service waited for has converged.
+    Ready,
+    /// Not yet: `web_app: 1/3 tasks running[; last task error: "…"]`.
+    Pending(String),
+    /// It cannot converge by waiting: a rollback, a paused update, a
+    /// service that disappeared.
+    Failed(String),
+}
+
+/// The services of one stack's rollout, looked at poll by poll: two
+/// requests per look whatever the number of services (services by owner
+/// label, tasks of the services), plus one per pending service when its
+/// last task error is asked for.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    by_owner: Filters,
+    tasks_filter: Filters,
+    /// `(name, id)`.
+    services: Vec<(String, String)>,
+    ready_nodes: Option<usize>,
+}
+
+impl Watch {
+    /// Watch `services` (`(name, id)`) of the stack owned by `owner`.
+    #[must_use]
+    pub fn new(owner: &ObjectRef, services: &[(String, String)]) -> Self {
+        let by_owner = Filters::none().with("label", &format!("{LABEL_OWNER}={owner}"));
+        let mut tasks_filter = Filters::none()
+            .with("desired-state", "running")
+            .with("_up-to-date", "true");
+        for (_, id) in services {
+            tasks_filter = tasks_filter.with("service", id);
+        }
+        Watch {
+            by_owner,
+            tasks_filter,
+            services: services.to_vec(),
+            ready_nodes: None,
+        }
     }
-    let mut ready_nodes: Option<usize> = None;
-    loop {
-        let states = poll_once(api, &by_owner, &tasks_filter, services, &mut ready_nodes).await;
+
+    /// Look once; with `last_errors`, a pending service's message names
+    /// its most recent task error (`No such image: …`).
+    pub async fn poll<A: Api>(&mut self, api: &A, last_errors: bool) -> Progress {
+        let states = poll_once(
+            api,
+            &self.by_owner,
+            &self.tasks_filter,
+            &self.services,
+            &mut self.ready_nodes,
+        )
+        .await;
         let mut pending = Vec::new();
         let mut failed = Vec::new();
         for (i, state) in states.into_iter().enumerate() {
@@ -61,32 +96,54 @@ pub(super) async fn wait<A: Api>(
             }
         }
         if !failed.is_empty() {
-            return Err(failed.join("; "));
+            return Progress::Failed(failed.join("; "));
         }
         if pending.is_empty() {
-            return Ok(());
+            return Progress::Ready;
         }
-        if tokio::time::Instant::now() >= deadline {
-            let mut out = Vec::new();
-            for (i, why) in pending {
-                let (name, id) = &services[i];
-                let last = last_task_error(api, id).await;
-                out.push(match last {
-                    Some(e) => format!("{name}: {why}; last task error: {e:?}"),
-                    None => format!("{name}: {why}"),
-                });
-            }
-            return Err(format!(
-                "not converged after {}: {}",
-                humanize(timeout),
-                out.join("; ")
-            ));
+        let mut out = Vec::new();
+        for (i, why) in pending {
+            let (name, id) = &self.services[i];
+            let last = if last_errors {
+                last_task_error(api, id).await
+            } else {
+                None
+            };
+            out.push(match last {
+                Some(e) => format!("{name}: {why}; last task error: {e:?}"),
+                None => format!("{name}: {why}"),
+            });
         }
-        tokio::time::sleep(interval).await;
+        Progress::Pending(out.join("; "))
     }
 }
 
-fn humanize(d: Duration) -> String {
+/// Wait until every service of `services` (`(name, id)`) of the stack owned
+/// by `owner` has converged, or fail naming what was not ready.
+pub(super) async fn wait<A: Api>(
+    api: &A,
+    owner: &ObjectRef,
+    services: &[(String, String)],
+    timeout: Duration,
+    interval: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut watch = Watch::new(owner, services);
+    loop {
+        let late = tokio::time::Instant::now() >= deadline;
+        match watch.poll(api, late).await {
+            Progress::Ready => return Ok(()),
+            Progress::Failed(why) => return Err(why),
+            Progress::Pending(why) if late => {
+                return Err(format!("not converged after {}: {why}", humanize(timeout)));
+            }
+            Progress::Pending(_) => tokio::time::sleep(interval).await,
+        }
+    }
+}
+
+#[must_use]
+pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)

@@ -9,15 +9,17 @@
 //!
 //! # Telling bosun's own writes from others'
 //!
-//! Events carry no author. bosun ignores:
+//! Events carry no author, so bosun looks at what the objects now hold:
+//! before it triggers a pass for an event it observes the swarm and plans
+//! against the desired state it enforces ([`watch`]'s `check`). When the
+//! plan has nothing to do, the event was an echo of bosun's own write (or
+//! of swarm's follow-up to it) and is dropped; otherwise it is drift, and
+//! the pass starts at once. Events that arrive while a pass runs are looked
+//! at once, when it ends (the pass itself writes what would show as drift
+//! halfway through). Events that arrive together are looked at together.
 //!
-//! - every event while a pass runs and for a short settle window after it
-//!   ([`Activity::is_busy`]) *as a reason for a pass now*: the pass's own
-//!   creates, updates and removes, and the orchestrator's follow-up updates,
-//!   arrive then. A foreign change made in that window must not wait for
-//!   the resync, though, so when relevant events came while busy, one pass
-//!   is triggered as the window closes. For bosun's own echoes that pass is
-//!   a no-op (one read of the swarm, no writes, so no new events);
+//! Dropped without a look:
+//!
 //! - the lease's own config (renewals are label updates every few seconds);
 //! - progress reports of a rolling update (service `update` events whose
 //!   only changed attributes are `updatestate.*`);
@@ -100,19 +102,24 @@ impl EventFilter {
 }
 
 /// While a pass runs, how often the watcher looks whether it has ended
-/// (to start the settle window of the events it held back).
-const RECHECK: Duration = Duration::from_millis(250);
+/// (to look at the events it held back).
+const RECHECK: Duration = Duration::from_millis(100);
 
 /// Watch events until `tx` closes, sending [`Trigger::Event`] for relevant
-/// ones: at once while no pass is busy, once when the settle window closes
-/// for those that came while one was. After a reconnection one trigger more:
-/// whatever happened while the stream was down was not seen.
-pub async fn watch(
+/// ones that `check` finds a pass would act on (`true`: drift): at once
+/// while no pass runs, when it ends for those that came while one ran.
+/// After a reconnection one trigger more: whatever happened while the
+/// stream was down was not seen.
+pub async fn watch<K, KF>(
     client: Client,
     filter: EventFilter,
+    check: K,
     activity: Activity,
     tx: mpsc::Sender<Trigger>,
-) {
+) where
+    K: FnMut() -> KF,
+    KF: std::future::Future<Output = bool>,
+{
     let connect = move || {
         let client = client.clone();
         async move {
@@ -122,16 +129,19 @@ pub async fn watch(
             opened.map(|s| -> futures::stream::BoxStream<'static, _> { s.boxed() })
         }
     };
-    watch_with(connect, filter, activity, tx).await;
+    watch_with(connect, filter, check, activity, tx).await;
 }
 
 /// [`watch`] over any way to open the event stream.
-async fn watch_with<C, Fut, S>(
+async fn watch_with<C, Fut, S, K, KF>(
     mut connect: C,
     filter: EventFilter,
+    mut check: K,
     activity: Activity,
     tx: mpsc::Sender<Trigger>,
 ) where
+    K: FnMut() -> KF,
+    KF: std::future::Future<Output = bool>,
     C: FnMut() -> Fut,
     Fut: std::future::Future<Output = crate::swarm::Result<S>>,
     S: futures::Stream<Item = crate::swarm::Result<Value>>,
@@ -160,7 +170,7 @@ async fn watch_with<C, Fut, S>(
                     }
                 }
                 watched_before = true;
-                if forward(stream, &filter, &activity, &tx).await == Forwarded::Closed {
+                if forward(stream, &filter, &mut check, &activity, &tx).await == Forwarded::Closed {
                     return;
                 }
                 tracing::debug!("Docker event stream ended; reconnecting");
@@ -189,77 +199,99 @@ enum Forwarded {
 }
 
 /// Turn one event stream into triggers (see [`watch`]).
-async fn forward<S>(
+async fn forward<S, K, KF>(
     stream: S,
     filter: &EventFilter,
+    check: &mut K,
     activity: &Activity,
     tx: &mpsc::Sender<Trigger>,
 ) -> Forwarded
 where
     S: futures::Stream<Item = crate::swarm::Result<Value>>,
+    K: FnMut() -> KF,
+    KF: std::future::Future<Output = bool>,
 {
     let mut stream = std::pin::pin!(stream);
-    // Relevant events came while a pass was busy: look once it is not.
-    let mut held_back = false;
+    // Relevant events came and were not looked at yet: `(kind, action, name)`
+    // of the first.
+    let mut unseen: Option<(String, String, String)> = None;
     loop {
-        // Not busy any more (the window closed meanwhile): look at once.
-        let wake = held_back.then(|| {
-            activity
-                .idle_at(RECHECK)
-                .unwrap_or_else(tokio::time::Instant::now)
-        });
-        let item = tokio::select! {
-            item = stream.next() => item,
-            () = async {
-                match wake {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            }, if held_back => {
-                if activity.is_busy() {
+        // Look now: events are waiting and no pass runs, and no other
+        // event is ready at this instant (a burst is looked at once).
+        if unseen.is_some() && !activity.is_busy() {
+            match futures::FutureExt::now_or_never(stream.next()) {
+                Some(item) => match take(item, filter) {
+                    Taken::Ended => return Forwarded::StreamEnded,
+                    Taken::Relevant(what) => {
+                        unseen.get_or_insert(what);
+                        continue;
+                    }
+                    Taken::Irrelevant => continue,
+                },
+                None => {
+                    let (kind, action, name) = unseen.take().unwrap_or_default();
+                    if check().await {
+                        tracing::info!(%kind, %action, %name, "change by someone else; pass triggered");
+                        if tx.send(Trigger::Event).await.is_err() {
+                            return Forwarded::Closed;
+                        }
+                    } else {
+                        tracing::debug!(%kind, %action, %name, "the swarm matches the manifests: an echo of bosun's own writes");
+                    }
                     continue;
                 }
-                held_back = false;
-                tracing::info!("changes seen while a pass was busy; pass triggered to check them");
-                if tx.send(Trigger::Event).await.is_err() {
-                    return Forwarded::Closed;
+            }
+        }
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = tokio::time::sleep(RECHECK), if unseen.is_some() => continue,
+        };
+        match take(item, filter) {
+            Taken::Ended => return Forwarded::StreamEnded,
+            Taken::Relevant(what) => {
+                if activity.is_busy() {
+                    tracing::debug!(kind = %what.0, action = %what.1, name = %what.2, "event while a pass runs; looked at when it ends");
                 }
-                continue;
+                unseen.get_or_insert(what);
             }
-        };
-        let event = match item {
-            None => return Forwarded::StreamEnded,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "Docker event stream failed");
-                return Forwarded::StreamEnded;
-            }
-            Some(Ok(event)) => event,
-        };
-        if !filter.relevant(&event) {
-            continue;
-        }
-        let field = |p: &str| {
-            event
-                .pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let (kind, action, name) = (
-            field("/Type"),
-            field("/Action"),
-            field("/Actor/Attributes/name"),
-        );
-        if activity.is_busy() {
-            tracing::debug!(%kind, %action, %name, "event while a pass is busy; looked at when it settles");
-            held_back = true;
-            continue;
-        }
-        tracing::info!(%kind, %action, %name, "change by someone else; pass triggered");
-        if tx.send(Trigger::Event).await.is_err() {
-            return Forwarded::Closed;
+            Taken::Irrelevant => {}
         }
     }
+}
+
+/// One item of the event stream, sorted.
+enum Taken {
+    /// The stream ended or failed: reconnect.
+    Ended,
+    /// `(kind, action, name)` of an event worth a look.
+    Relevant((String, String, String)),
+    Irrelevant,
+}
+
+fn take(item: Option<crate::swarm::Result<Value>>, filter: &EventFilter) -> Taken {
+    let event = match item {
+        None => return Taken::Ended,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "Docker event stream failed");
+            return Taken::Ended;
+        }
+        Some(Ok(event)) => event,
+    };
+    if !filter.relevant(&event) {
+        return Taken::Irrelevant;
+    }
+    let field = |p: &str| {
+        event
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Taken::Relevant((
+        field("/Type"),
+        field("/Action"),
+        field("/Actor/Attributes/name"),
+    ))
 }
 
 #[cfg(test)]
@@ -324,39 +356,79 @@ mod tests {
         )
     }
 
+    /// A check that answers `drift` and counts its calls.
+    fn counting(
+        drift: bool,
+    ) -> (
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        impl FnMut() -> std::future::Ready<bool>,
+    ) {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = calls.clone();
+        (calls, move || {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(drift)
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_change_while_no_pass_runs_should_trigger_at_once() {
         let (tx, mut rx) = mpsc::channel(8);
         let activity = Activity::default();
         let stream = scripted(vec![(Duration::from_secs(1), replicas_changed())]);
         let filter = EventFilter::default();
-        let watcher = forward(stream, &filter, &activity, &tx);
+        let (calls, mut check) = counting(true);
+        let start = tokio::time::Instant::now();
+        let watcher = forward(stream, &filter, &mut check, &activity, &tx);
         tokio::select! {
             _ = watcher => panic!("the stream stays open"),
             t = rx.recv() => assert_eq!(t, Some(Trigger::Event)),
         }
+        assert_eq!(start.elapsed(), Duration::from_secs(1), "no delay");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_change_during_a_pass_should_trigger_one_pass_when_the_pass_settles() {
+    async fn an_echo_of_bosuns_own_write_should_not_trigger() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let activity = Activity::default();
+        let stream = scripted(vec![(Duration::from_secs(1), replicas_changed())]);
+        let filter = EventFilter::default();
+        // The swarm matches the manifests: the event was an echo.
+        let (calls, mut check) = counting(false);
+        let watcher = forward(stream, &filter, &mut check, &activity, &tx);
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::select! {
+                _ = watcher => {},
+                _ = rx.recv() => panic!("an echo triggered a pass"),
+            }
+        })
+        .await;
+        assert!(waited.is_err(), "nothing triggered for a minute");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "looked at once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_during_a_pass_should_be_looked_at_once_when_it_ends() {
         let (tx, mut rx) = mpsc::channel(8);
         let activity = Activity::default();
         activity.started();
         // Three events while the pass runs: its own echoes or a hand edit,
-        // events cannot tell.
+        // events cannot tell; what the swarm holds after the pass can.
         let stream = scripted(vec![
             (Duration::from_millis(100), replicas_changed()),
             (Duration::from_millis(100), replicas_changed()),
             (Duration::from_millis(100), replicas_changed()),
         ]);
         let filter = EventFilter::default();
+        let (calls, mut check) = counting(true);
         let start = tokio::time::Instant::now();
         let pass = async {
             tokio::time::sleep(Duration::from_secs(3)).await;
-            activity.finished(Duration::from_secs(2));
+            activity.finished();
             std::future::pending::<()>().await;
         };
-        let watcher = forward(stream, &filter, &activity, &tx);
+        let watcher = forward(stream, &filter, &mut check, &activity, &tx);
         let triggered = tokio::time::timeout(Duration::from_secs(60), async {
             tokio::select! {
                 _ = watcher => panic!("the stream stays open"),
@@ -365,17 +437,14 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(
-            triggered,
-            Ok(Some(Trigger::Event)),
-            "the held-back events trigger a pass"
-        );
+        assert_eq!(triggered, Ok(Some(Trigger::Event)));
         let at = start.elapsed();
-        // The pass ended at 3 s, its window closed at 5 s.
+        // The pass ended at 3 s; the watcher looks within its recheck.
         assert!(
-            at >= Duration::from_secs(5) && at < Duration::from_millis(5500),
+            at >= Duration::from_secs(3) && at <= Duration::from_secs(3) + RECHECK,
             "{at:?}"
         );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one look for the lot");
         assert!(rx.try_recv().is_err(), "one trigger for the lot");
     }
 
@@ -384,9 +453,10 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(8);
         let activity = Activity::default();
         activity.started();
-        activity.finished(Duration::from_secs(2));
+        activity.finished();
         let filter = EventFilter::default();
-        let watcher = forward(scripted(Vec::new()), &filter, &activity, &tx);
+        let (calls, mut check) = counting(true);
+        let watcher = forward(scripted(Vec::new()), &filter, &mut check, &activity, &tx);
         let waited = tokio::time::timeout(Duration::from_secs(60), async {
             tokio::select! {
                 _ = watcher => {},
@@ -395,6 +465,7 @@ mod tests {
         })
         .await;
         assert!(waited.is_err(), "nothing happened for a minute");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -414,7 +485,14 @@ mod tests {
                 }
             }
         };
-        let watcher = watch_with(connect, EventFilter::default(), Activity::default(), tx);
+        let (_, check) = counting(false);
+        let watcher = watch_with(
+            connect,
+            EventFilter::default(),
+            check,
+            Activity::default(),
+            tx,
+        );
         let triggered = tokio::time::timeout(Duration::from_secs(60), async {
             tokio::select! {
                 () = watcher => None,

@@ -9,6 +9,8 @@
 //! | `bosun_last_success_timestamp_seconds` | gauge | |
 //! | `bosun_lease_held` | gauge (0/1) | |
 //! | `bosun_api_requests_total` | counter | `method`, `endpoint`, `status` |
+//! | `bosun_rollouts` | gauge | `state` (`progressing`, `failed`) |
+//! | `bosun_rollout_duration_seconds` | histogram | `outcome` (`ready`, `failed`, `superseded`) |
 //!
 //! Docker API requests are already counted by the client
 //! ([`swarm::RequestCounter`]); rather than count twice, they are read from
@@ -53,6 +55,24 @@ struct ResultLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// Upper bounds of the rollout duration buckets, in seconds: from a
+/// service that starts at once to the longest `wait.timeout` people set.
+const ROLLOUT_BUCKETS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0];
+
+fn rollout_histogram() -> Histogram {
+    Histogram::new(ROLLOUT_BUCKETS)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -70,6 +90,8 @@ struct Inner {
     drift_corrections: Family<KindLabel, Counter>,
     last_success: Gauge<f64, AtomicU64>,
     lease_held: Gauge,
+    rollouts: Family<StateLabel, Gauge>,
+    rollout_duration: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
@@ -120,6 +142,22 @@ impl Metrics {
             "1 while this instance holds the single-writer lease",
             lease_held.clone(),
         );
+        let rollouts = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "bosun_rollouts",
+            "Stack rollouts now in progress or failed, by state",
+            rollouts.clone(),
+        );
+        for state in ["progressing", "failed"] {
+            let _ = rollouts.get_or_create(&StateLabel { state });
+        }
+        let rollout_duration: Family<OutcomeLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(rollout_histogram);
+        registry.register(
+            "bosun_rollout_duration_seconds",
+            "How long finished stack rollouts took, by outcome",
+            rollout_duration.clone(),
+        );
         registry.register_collector(Box::new(ApiRequests(requests)));
         Self(Arc::new(Inner {
             registry,
@@ -129,7 +167,27 @@ impl Metrics {
             drift_corrections,
             last_success,
             lease_held,
+            rollouts,
+            rollout_duration,
         }))
+    }
+
+    /// Rollouts now in each state.
+    pub fn set_rollouts(&self, progressing: usize, failed: usize) {
+        for (state, n) in [("progressing", progressing), ("failed", failed)] {
+            self.0
+                .rollouts
+                .get_or_create(&StateLabel { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A rollout ended: `ready`, `failed` or `superseded`.
+    pub fn rollout_finished(&self, outcome: &'static str, took: Duration) {
+        self.0
+            .rollout_duration
+            .get_or_create(&OutcomeLabel { outcome })
+            .observe(took.as_secs_f64());
     }
 
     /// Count a finished pass and observe its duration.

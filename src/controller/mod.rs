@@ -16,6 +16,7 @@ pub mod http;
 pub mod lease;
 pub mod metrics;
 pub mod pass;
+pub mod rollouts;
 pub mod runner;
 pub mod scheduler;
 pub mod status;

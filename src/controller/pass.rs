@@ -40,6 +40,9 @@ pub struct PassOptions {
     /// Folders files may be read from besides the source root
     /// (`--allow-path`, [`crate::source::confine`]).
     pub allow_paths: Vec<PathBuf>,
+    /// Stacks whose rollouts have not converged (the controller's); what
+    /// waits for them is deferred.
+    pub holds: plan::Holds,
 }
 
 impl Default for PassOptions {
@@ -51,6 +54,7 @@ impl Default for PassOptions {
             name_prefix: String::new(),
             scope: None,
             allow_paths: Vec::new(),
+            holds: plan::Holds::default(),
         }
     }
 }
@@ -79,6 +83,20 @@ impl PassOptions {
     pub fn apply(mut self, apply: apply::Options) -> Self {
         self.apply = apply;
         self
+    }
+
+    #[must_use]
+    pub fn holds(mut self, holds: plan::Holds) -> Self {
+        self.holds = holds;
+        self
+    }
+
+    /// The plan options of a pass.
+    #[must_use]
+    pub fn plan(&self) -> plan::Options {
+        plan::Options::default()
+            .prune(self.prune)
+            .holds(self.holds.clone())
     }
 
     #[must_use]
@@ -276,8 +294,7 @@ pub async fn enforce_from(
 ) -> PassOutcome {
     let started = std::time::Instant::now();
     let snapshot = narrowed(snapshot, &opts.name_prefix);
-    let plan_opts = plan::Options::default().prune(opts.prune);
-    let mut plan = plan::plan(state, &snapshot, &plan_opts);
+    let mut plan = plan::plan(state, &snapshot, &opts.plan());
     leave_nodes_alone(&mut plan, state, &opts.name_prefix);
     let drift = drifted(&plan, &snapshot, opts.unchanged);
     tracing::debug!(actions = plan.actions.len(), elapsed = ?started.elapsed(), "planned");
@@ -297,12 +314,21 @@ pub async fn enforce_from(
     // planned from is the verification (a no-op pass is one observe).
     // apply waited for what swarm does asynchronously (a removed service's
     // tasks, a removed network leaving the list), so one look tells.
-    if apply_error.is_none() && !plan.is_empty() {
+    if apply_error.is_none() && !plan.is_done() {
+        // Rollouts this pass started hold their dependents back too.
+        let mut verify_opts = opts.plan();
+        for s in &report.started {
+            verify_opts
+                .holds
+                .waiting
+                .entry(s.stack.name.clone())
+                .or_insert_with(|| "its rollout started".to_string());
+        }
         match observe_objects(api, opts).await {
             Ok(after) => {
-                let mut verify = plan::plan(state, &after, &plan_opts);
+                let mut verify = plan::plan(state, &after, &verify_opts);
                 leave_nodes_alone(&mut verify, state, &opts.name_prefix);
-                if !verify.is_empty() {
+                if !verify.is_done() {
                     remaining = Some(verify);
                 }
             }
@@ -357,11 +383,7 @@ pub async fn observe_only(
         Ok(s) => s,
         Err(e) => return PassOutcome::unreachable(format!("cannot read the swarm's state: {e}")),
     };
-    let plan = plan::plan(
-        state,
-        &snapshot,
-        &plan::Options::default().prune(opts.prune),
-    );
+    let plan = plan::plan(state, &snapshot, &opts.plan());
     let pending: BTreeSet<(Kind, String)> = plan
         .actions
         .iter()
@@ -377,6 +399,20 @@ pub async fn observe_only(
     }
     out.plan = Some(plan);
     out
+}
+
+/// Would a pass of `state` act now? Observes the swarm's objects and plans
+/// (deferred actions do not count): the Docker event watcher's way to tell
+/// bosun's own echoes from drift.
+pub async fn has_work(
+    api: &impl Api,
+    state: &DesiredState,
+    opts: &PassOptions,
+) -> swarm::Result<bool> {
+    let snapshot = observe_objects(api, opts).await?;
+    let mut plan = plan::plan(state, &snapshot, &opts.plan());
+    leave_nodes_alone(&mut plan, state, &opts.name_prefix);
+    Ok(!plan.actions.is_empty())
 }
 
 /// Nodes have no names to narrow by: with a name prefix, bosun leaves them
@@ -459,7 +495,7 @@ fn conditions(
                 .find_map(|a| match &a.outcome {
                     Outcome::Failed(m) => Some(m.clone()),
                     Outcome::Skipped(why) => Some(format!("skipped: {why}")),
-                    Outcome::Done { .. } => None,
+                    Outcome::Done { .. } | Outcome::Deferred(_) => None,
                 })
                 .or_else(|| {
                     plan.errors
@@ -491,13 +527,32 @@ fn conditions(
                         })
                         .map(|a| format!("still differs after applying ({})", a.kind_name()))
                 });
-            let (condition, message) = match failure {
-                Some(m) => (Condition::Failed, m),
-                None if drift.contains(&(kind, name.clone())) => (
+            let deferred = plan
+                .deferred
+                .iter()
+                .find(|d| d.action.kind() == kind && d.action.name() == name)
+                .map(|d| d.reason.clone())
+                .or_else(|| {
+                    report
+                        .actions
+                        .iter()
+                        .filter(|a| a.name == name && a.kind == kind)
+                        .find_map(|a| match &a.outcome {
+                            Outcome::Deferred(why) => Some(why.clone()),
+                            _ => None,
+                        })
+                });
+            let (condition, message) = if let Some(m) = failure {
+                (Condition::Failed, m)
+            } else if let Some(why) = deferred {
+                (Condition::Deferred, format!("deferred: {why}"))
+            } else if drift.contains(&(kind, name.clone())) {
+                (
                     Condition::Drifted,
                     "drifted from its manifest; corrected".to_string(),
-                ),
-                None => (Condition::Ready, String::new()),
+                )
+            } else {
+                (Condition::Ready, String::new())
             };
             ObjectStatus {
                 kind,

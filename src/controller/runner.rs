@@ -31,8 +31,10 @@ use super::http::{self, HttpState};
 use super::lease::{Lease, LeaseConfig};
 use super::metrics::Metrics;
 use super::pass::{self, FailureCause, Loaded, PassOptions, PassOutcome};
+use super::rollouts::Rollouts;
 use super::scheduler::{self, Activity, Trigger, Triggers};
 use super::status::{LeaseStatus, PassResult, PassStatus, SourceStatus, StatusHandle, rfc3339};
+use crate::apply;
 use crate::error;
 use crate::source::Confinement;
 use crate::source::dir::{self, DirSource};
@@ -161,8 +163,36 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
     let http_stop = shutdown.abort.child_token();
     let server = serve_http(&config, &status, &metrics, hook_tx, http_stop.clone()).await?;
 
+    // Rollouts are watched beside the loop: a pass writes and returns.
+    let mut opts = config.pass.clone();
+    if opts.apply.wait == apply::Wait::Block {
+        opts.apply = opts.apply.detach();
+    }
+    let rollouts = Rollouts::new(
+        Arc::new(client.clone()),
+        status.clone(),
+        metrics.clone(),
+        tx.clone(),
+        shutdown.stop.child_token(),
+        opts.apply.poll_interval,
+    );
+    let enforced: Enforced = Arc::default();
     let activity = Activity::default();
-    spawn_events(&config, &client, &activity, &tx, &shutdown.stop, &mut tasks);
+    let check = EchoCheck {
+        client: client.clone(),
+        opts: opts.clone(),
+        enforced: enforced.clone(),
+        rollouts: rollouts.clone(),
+    };
+    spawn_events(
+        &config,
+        &client,
+        check,
+        &activity,
+        &tx,
+        &shutdown.stop,
+        &mut tasks,
+    );
     let lease = Arc::new(Mutex::new(Lease::new(
         Arc::new(client.clone()),
         config.lease.clone(),
@@ -186,7 +216,9 @@ pub async fn run(config: RunConfig, shutdown: Shutdown) -> Result<scheduler::Sto
         dir,
         git,
         env: config.env.clone(),
-        opts: config.pass.clone(),
+        opts,
+        rollouts,
+        enforced,
         status: status.clone(),
         metrics: metrics.clone(),
         lease: lease.clone(),
@@ -232,10 +264,39 @@ fn source_status(source: &Source) -> StatusHandle {
     })
 }
 
+/// The desired state being enforced, for the event watcher's check.
+type Enforced = Arc<std::sync::Mutex<Option<Arc<Loaded>>>>;
+
+/// Would a pass act now? (See [`events`]: how echoes are told from drift.)
+#[derive(Clone)]
+struct EchoCheck {
+    client: Client,
+    opts: PassOptions,
+    enforced: Enforced,
+    rollouts: Rollouts<Client>,
+}
+
+impl EchoCheck {
+    async fn drifted(self) -> bool {
+        let loaded = self
+            .enforced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        // Nothing enforced yet: let the pass find out.
+        let Some(loaded) = loaded else { return true };
+        let opts = self.opts.holds(self.rollouts.holds(&loaded.state));
+        pass::has_work(&self.client, &loaded.state, &opts)
+            .await
+            .unwrap_or(true)
+    }
+}
+
 /// Docker events: changes bosun did not make trigger a pass.
 fn spawn_events(
     config: &RunConfig,
     client: &Client,
+    check: EchoCheck,
     activity: &Activity,
     tx: &mpsc::Sender<Trigger>,
     stop: &CancellationToken,
@@ -247,6 +308,7 @@ fn spawn_events(
             lease_name: config.lease.name.clone(),
             name_prefix: config.pass.name_prefix.clone(),
         },
+        move || check.clone().drifted(),
         activity.clone(),
         tx.clone(),
     );
@@ -440,6 +502,10 @@ struct Worker {
     git: Option<GitSource>,
     env: BTreeMap<String, String>,
     opts: PassOptions,
+    /// Rollouts started by passes, watched beside the loop.
+    rollouts: Rollouts<Client>,
+    /// What is enforced, shared with the event watcher's check.
+    enforced: Enforced,
     status: StatusHandle,
     metrics: Metrics,
     lease: Arc<Mutex<Lease<Client>>>,
@@ -544,12 +610,22 @@ impl Worker {
             };
         });
         self.metrics.set_lease_held(held);
+        *self
+            .enforced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(loaded.clone());
+        let holds = self.rollouts.holds(&loaded.state);
         let out = if held {
             let opts = self
                 .opts
                 .clone()
+                .holds(holds)
                 .unchanged(self.last_success_revision.as_deref() == Some(enforced.as_str()));
-            pass::enforce(&self.client, &loaded.state, &opts).await
+            let out = pass::enforce(&self.client, &loaded.state, &opts).await;
+            if let Some(report) = &out.report {
+                self.rollouts.begin(&report.started, &loaded.state);
+            }
+            out
         } else {
             let why = format!(
                 "not applied: {} holds the lease",
@@ -557,8 +633,19 @@ impl Worker {
             );
             pass::observe_only(&self.client, &loaded.state, &self.opts, &why).await
         };
-        if held && out.result == PassResult::Success {
+        // Deferred work is not done yet: the revision is not enforced whole.
+        let deferred = out.plan.as_ref().is_some_and(|p| !p.deferred.is_empty())
+            || out.report.as_ref().is_some_and(|r| !r.deferred().is_empty());
+        if held && out.result == PassResult::Success && !deferred {
             self.last_success_revision = Some(enforced.clone());
+        }
+        for why in out.report.iter().flat_map(apply::Report::deferred).chain(
+            out.plan
+                .iter()
+                .flat_map(|p| &p.deferred)
+                .map(|d| format!("{} {}: {}", d.action.kind_name(), d.action.name(), d.reason)),
+        ) {
+            tracing::info!("deferred: {why}");
         }
         tracing::info!(
             result = %out.result,
@@ -634,6 +721,8 @@ impl Worker {
                 ));
             }
         });
+        // Conditions of rollouts in progress or failed over the pass's own.
+        self.rollouts.publish();
         self.metrics.pass_finished(out.result, duration);
         if out.result == PassResult::Success {
             let now = SystemTime::now()

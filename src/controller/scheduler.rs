@@ -50,6 +50,8 @@ pub enum Trigger {
     Retry,
     /// The lease was acquired: apply what only observing showed.
     Lease,
+    /// A rollout ended: apply the stacks that waited for it.
+    Rollout,
 }
 
 impl Trigger {
@@ -58,7 +60,12 @@ impl Trigger {
     pub fn is_source(self) -> bool {
         matches!(
             self,
-            Trigger::Initial | Trigger::Source | Trigger::Webhook | Trigger::Poll | Trigger::Lease
+            Trigger::Initial
+                | Trigger::Source
+                | Trigger::Webhook
+                | Trigger::Poll
+                | Trigger::Lease
+                | Trigger::Rollout
         )
     }
 
@@ -73,6 +80,7 @@ impl Trigger {
             Trigger::Resync => "resync",
             Trigger::Retry => "retry",
             Trigger::Lease => "lease",
+            Trigger::Rollout => "rollout",
         }
     }
 }
@@ -105,9 +113,6 @@ pub struct Config {
     pub backoff_base: Duration,
     /// The longest retry delay.
     pub backoff_cap: Duration,
-    /// How long after a pass Docker events are still taken for echoes of
-    /// its own writes.
-    pub settle: Duration,
 }
 
 impl Default for Config {
@@ -116,7 +121,6 @@ impl Default for Config {
             resync: Duration::from_secs(300),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
-            settle: Duration::from_secs(2),
         }
     }
 }
@@ -140,54 +144,28 @@ impl Config {
     }
 }
 
-/// Whether a pass is running or has just ended, shared with the Docker
-/// event watcher so that it can tell bosun's own writes from others'.
+/// Whether a pass is running, shared with the Docker event watcher: it
+/// looks at the events that came during a pass once the pass has ended.
 #[derive(Debug, Clone, Default)]
-pub struct Activity(Arc<Mutex<ActivityState>>);
-
-#[derive(Debug, Default)]
-struct ActivityState {
-    running: bool,
-    quiet_until: Option<Instant>,
-}
+pub struct Activity(Arc<Mutex<bool>>);
 
 impl Activity {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ActivityState> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn set(&self, running: bool) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = running;
     }
 
     pub(crate) fn started(&self) {
-        self.lock().running = true;
+        self.set(true);
     }
 
-    pub(crate) fn finished(&self, settle: Duration) {
-        let mut st = self.lock();
-        st.running = false;
-        st.quiet_until = Some(Instant::now() + settle);
+    pub(crate) fn finished(&self) {
+        self.set(false);
     }
 
-    /// A pass is applying, or ended less than the settle window ago: events
-    /// now are most likely its own echoes.
+    /// A pass is running.
     #[must_use]
     pub fn is_busy(&self) -> bool {
-        let st = self.lock();
-        st.running || st.quiet_until.is_some_and(|u| Instant::now() < u)
-    }
-
-    /// When to look at events that came while busy: the end of the settle
-    /// window, or, while a pass still runs, `recheck` from now (its end is
-    /// not known yet). `None` when not busy.
-    #[must_use]
-    pub fn idle_at(&self, recheck: Duration) -> Option<Instant> {
-        let st = self.lock();
-        let now = Instant::now();
-        if st.running {
-            Some(now + recheck)
-        } else {
-            st.quiet_until.filter(|u| now < *u)
-        }
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -250,7 +228,7 @@ where
                     },
                 }
             };
-            activity.finished(config.settle);
+            activity.finished();
             next_resync = Instant::now() + config.resync;
             match result {
                 Ok(()) => failures.clear(),
@@ -313,7 +291,6 @@ mod tests {
             resync: Duration::from_secs(300),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(8),
-            settle: Duration::from_secs(2),
         }
     }
 
@@ -528,7 +505,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn activity_should_be_busy_during_a_pass_and_for_the_settle_window() {
+    async fn activity_should_be_busy_exactly_while_a_pass_runs() {
         let activity = Activity::default();
         let (tx, rx) = mpsc::channel(8);
         tx.send(Trigger::Initial).await.expect("send");
@@ -543,10 +520,8 @@ mod tests {
         ));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(activity.is_busy(), "running");
-        tokio::time::sleep(Duration::from_secs(4)).await; // t=5: ended at 4, settle 2
-        assert!(activity.is_busy(), "settling");
-        tokio::time::sleep(Duration::from_secs(2)).await; // t=7
-        assert!(!activity.is_busy(), "quiet");
+        tokio::time::sleep(Duration::from_secs(4)).await; // t=5: ended at 4
+        assert!(!activity.is_busy(), "ended: no settle window");
         sched.await.expect("join");
         drop(tx);
     }

@@ -25,8 +25,14 @@ pub enum Condition {
     Ready,
     /// Found different from the manifests (and being corrected).
     Drifted,
-    /// The last attempt to converge it failed.
+    /// The last attempt to converge it failed (or its rollout did).
     Failed,
+    /// Written; its stack's rollout is still in progress (the message
+    /// says how far: tasks running, the last task error).
+    Progressing,
+    /// Not applied yet: it waits for another stack's rollout (the message
+    /// says which).
+    Deferred,
 }
 
 /// One object bosun manages (a network, a service, node labels, ...).
@@ -43,6 +49,47 @@ pub struct ObjectStatus {
     /// How it compares with its desired state.
     pub condition: Condition,
     /// A human-readable reason; empty when `Ready`.
+    pub message: String,
+}
+
+/// Where a stack's rollout stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutState {
+    /// Its services were written and have not converged yet.
+    Progressing,
+    /// Every service it waited for runs its new spec.
+    Ready,
+    /// Rolled back, paused, or not converged within `wait.timeout`.
+    Failed,
+}
+
+impl RolloutState {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Progressing => "progressing",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One stack's latest rollout, as the controller watches it beside the
+/// loop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// `Stack/web`.
+    pub stack: String,
+    pub state: RolloutState,
+    /// The services it waits for.
+    pub services: Vec<String>,
+    /// When it started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// How long it has run (progressing) or took (ready, failed).
+    pub duration_ms: u64,
+    /// Tasks running, the last task error; the reason when failed.
     pub message: String,
 }
 
@@ -144,8 +191,11 @@ pub struct Status {
     pub last_pass: Option<PassStatus>,
     /// The most recent successful pass.
     pub last_success: Option<PassStatus>,
-    /// Every managed object, as of the last pass.
+    /// Every managed object, as of the last pass (conditions of rollouts
+    /// kept up to date between passes).
     pub objects: Vec<ObjectStatus>,
+    /// Each stack's latest rollout, in stack name order.
+    pub rollouts: Vec<RolloutStatus>,
     /// The error of the last pass, `None` once a pass succeeds again.
     pub last_error: Option<String>,
     /// The single-writer lease.
@@ -163,6 +213,7 @@ impl Status {
             last_pass: None,
             last_success: None,
             objects: Vec::new(),
+            rollouts: Vec::new(),
             last_error: None,
             lease: LeaseStatus::default(),
             ready: false,

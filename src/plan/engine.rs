@@ -178,7 +178,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> P
         snap: snapshot,
         services_by_name,
         names: Names::of(snapshot),
-        options: *options,
+        options: options.clone(),
         plan: Plan::default(),
     };
     cx.networks();
@@ -193,10 +193,59 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> P
     }
     cx.check_external();
     cx.prune();
+    cx.defer();
     cx.plan
 }
 
 impl<'a> Cx<'a> {
+    /// Move what must wait for a rollout (see [`super::Holds`]) from the
+    /// actions to the deferred ones: every action of a stack that depends
+    /// on a stack still converging (or on a stack deferred so), and the
+    /// service updates of a stack whose rollout of this revision failed.
+    fn defer(&mut self) {
+        let holds = &self.options.holds;
+        if holds.is_empty() {
+            return;
+        }
+        let has_actions = |actions: &[Action], name: &str| {
+            actions
+                .iter()
+                .any(|a| a.stack().is_some_and(|s| s.name == name))
+        };
+        let mut waits: BTreeMap<&str, String> = BTreeMap::new();
+        for stack in &self.desired.stacks {
+            let dep = stack.after.iter().find(|d| {
+                holds.waiting.contains_key(d.as_str()) || waits.contains_key(d.as_str())
+            });
+            if let Some(dep) = dep
+                && has_actions(&self.plan.actions, &stack.name)
+            {
+                let why = holds
+                    .waiting
+                    .get(dep)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default();
+                waits.insert(&stack.name, format!("waiting for Stack/{dep} to converge{why}"));
+            }
+        }
+        let actions = std::mem::take(&mut self.plan.actions);
+        for action in actions {
+            let stack = action.stack().map(|s| s.name.as_str());
+            let reason = stack.and_then(|s| {
+                waits.get(s).cloned().or_else(|| {
+                    matches!(action, Action::UpdateService { .. })
+                        .then(|| holds.held.get(s).cloned())
+                        .flatten()
+                })
+            });
+            match reason {
+                Some(reason) => self.plan.deferred.push(super::Deferred { action, reason }),
+                None => self.plan.actions.push(action),
+            }
+        }
+    }
+
     fn error(&mut self, kind: Kind, name: &str, owner: &ObjectRef, message: String) {
         self.plan.errors.push(Problem {
             kind,

@@ -81,13 +81,15 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How to plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
     /// Remove what bosun owns and no longer wants: objects of deleted
     /// manifests, and objects that disappeared from a stack with `prune:
     /// true`. Without it nothing is removed except superseded versions of
     /// content-hashed configs and secrets.
     pub prune: bool,
+    /// Stacks whose rollouts have not converged: their dependents wait.
+    pub holds: Holds,
 }
 
 impl Options {
@@ -96,6 +98,53 @@ impl Options {
         self.prune = prune;
         self
     }
+
+    #[must_use]
+    pub fn holds(mut self, holds: Holds) -> Self {
+        self.holds = holds;
+        self
+    }
+}
+
+/// Stacks whose rollouts have not converged, as the controller (or a look
+/// at the live services) knows them; the plan defers what must wait for
+/// them instead of planning it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holds {
+    /// Stack name → why it has not converged (`1/3 tasks running`, `its
+    /// rollout failed: …`). A stack that `dependsOn` one of these is
+    /// deferred whole: "waiting for Stack/a to converge".
+    pub waiting: BTreeMap<String, String>,
+    /// Stack name → why its own service updates are not sent again (its
+    /// rollout of this very revision failed: retrying would only fail the
+    /// same way until the manifest changes).
+    pub held: BTreeMap<String, String>,
+}
+
+impl Holds {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty() && self.held.is_empty()
+    }
+}
+
+/// An action the plan would make but defers, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deferred {
+    pub action: Action,
+    pub reason: String,
+}
+
+/// A stack whose services are still rolling out, or whose rollout failed,
+/// as seen when the plan was made (for people: the plan itself does not
+/// depend on it beyond [`Holds`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rollout {
+    pub stack: ObjectRef,
+    /// `progressing` or `failed`.
+    pub state: &'static str,
+    /// `web_app: 1/3 tasks running; last task error: "No such image: …"`.
+    pub message: String,
 }
 
 /// One field that differs: `path` in the daemon's field names
@@ -353,6 +402,10 @@ pub struct Plan {
     pub errors: Vec<Problem>,
     /// Things skipped on purpose (a removal deferred while still in use).
     pub warnings: Vec<Problem>,
+    /// Actions that wait for another stack's rollout (see [`Holds`]).
+    pub deferred: Vec<Deferred>,
+    /// Stacks still rolling out or failed, when the caller looked.
+    pub rollouts: Vec<Rollout>,
 }
 
 /// How many objects a plan creates, updates and removes.
@@ -364,9 +417,16 @@ pub struct Summary {
 }
 
 impl Plan {
-    /// No action and no error: the swarm matches the manifests.
+    /// No action, deferred or not, and no error: the swarm matches the
+    /// manifests.
     #[must_use]
     pub fn is_empty(&self) -> bool {
+        self.is_done() && self.deferred.is_empty()
+    }
+
+    /// Nothing to do now and no error; deferred actions may remain.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
         self.actions.is_empty() && self.errors.is_empty()
     }
 

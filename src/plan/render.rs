@@ -52,43 +52,15 @@ fn show(v: Option<&Value>) -> String {
 pub(super) fn text(plan: &Plan, color: bool) -> String {
     let mut out = String::new();
     for a in &plan.actions {
-        let (sign, code) = match a.verb() {
-            Verb::Create => ("+", GREEN),
-            Verb::Update => ("~", YELLOW),
-            Verb::Remove => ("-", RED),
-        };
-        let mut head = format!("{sign} {} {}", a.kind(), a.name());
-        let _ = write!(head, " ({})", owners_text(a.owners()));
-        if let Some(reason) = a.reason() {
-            let _ = write!(head, ": {reason}");
-        }
-        if let Action::CreateNetwork { changes, .. } = a
-            && !changes.is_empty()
-        {
-            head.push_str(": re-created with");
-        }
-        let _ = writeln!(out, "{}", paint(color, code, &head));
-        for c in a.changes() {
-            let line = match (&c.old, &c.new) {
-                (None, new) => paint(
-                    color,
-                    GREEN,
-                    &format!("+ {}: {}", c.path, show(new.as_ref())),
-                ),
-                (old, None) => paint(color, RED, &format!("- {}: {}", c.path, show(old.as_ref()))),
-                (old, new) => paint(
-                    color,
-                    YELLOW,
-                    &format!(
-                        "~ {}: {} → {}",
-                        c.path,
-                        show(old.as_ref()),
-                        show(new.as_ref())
-                    ),
-                ),
-            };
-            let _ = writeln!(out, "    {line}");
-        }
+        action(&mut out, a, None, color);
+    }
+    for d in &plan.deferred {
+        action(&mut out, &d.action, Some(&d.reason), color);
+    }
+    for r in &plan.rollouts {
+        let line = format!("rollout {} of {}: {}", r.state, r.stack, r.message);
+        let code = if r.state == "failed" { RED } else { YELLOW };
+        let _ = writeln!(out, "{}", paint(color, code, &line));
     }
     let problem = |out: &mut String, label: &str, code: &str, p: &Problem| {
         let _ = writeln!(out, "{}", paint(color, code, &format!("{label}: {p}")));
@@ -99,7 +71,13 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
     for p in &plan.warnings {
         problem(&mut out, "warning", YELLOW, p);
     }
-    let summary = if plan.actions.is_empty() {
+    let deferred = match plan.deferred.len() {
+        0 => String::new(),
+        n => format!(" {n} deferred until the stacks they wait for converge."),
+    };
+    let summary = if plan.actions.is_empty() && !plan.deferred.is_empty() {
+        format!("Nothing to do now.{deferred}")
+    } else if plan.actions.is_empty() {
         if plan.errors.is_empty() {
             "No changes. The swarm matches the manifests.".to_string()
         } else {
@@ -116,12 +94,56 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
     } else {
         let s = plan.summary();
         format!(
-            "Plan: {} to create, {} to update, {} to remove.",
+            "Plan: {} to create, {} to update, {} to remove.{deferred}",
             s.create, s.update, s.remove
         )
     };
     let _ = writeln!(out, "{}", paint(color, BOLD, &summary));
     out
+}
+
+/// One action, its field changes indented below; `deferred`: why it waits.
+fn action(out: &mut String, a: &Action, deferred: Option<&str>, color: bool) {
+    let (sign, code) = match a.verb() {
+        Verb::Create => ("+", GREEN),
+        Verb::Update => ("~", YELLOW),
+        Verb::Remove => ("-", RED),
+    };
+    let mut head = format!("{sign} {} {}", a.kind(), a.name());
+    let _ = write!(head, " ({})", owners_text(a.owners()));
+    if let Some(reason) = a.reason() {
+        let _ = write!(head, ": {reason}");
+    }
+    if let Action::CreateNetwork { changes, .. } = a
+        && !changes.is_empty()
+    {
+        head.push_str(": re-created with");
+    }
+    if let Some(why) = deferred {
+        let _ = write!(head, " [deferred: {why}]");
+    }
+    let _ = writeln!(out, "{}", paint(color, code, &head));
+    for c in a.changes() {
+        let line = match (&c.old, &c.new) {
+            (None, new) => paint(
+                color,
+                GREEN,
+                &format!("+ {}: {}", c.path, show(new.as_ref())),
+            ),
+            (old, None) => paint(color, RED, &format!("- {}: {}", c.path, show(old.as_ref()))),
+            (old, new) => paint(
+                color,
+                YELLOW,
+                &format!(
+                    "~ {}: {} → {}",
+                    c.path,
+                    show(old.as_ref()),
+                    show(new.as_ref())
+                ),
+            ),
+        };
+        let _ = writeln!(out, "    {line}");
+    }
 }
 
 pub(super) fn json(plan: &Plan) -> Value {

@@ -359,7 +359,7 @@ fn a_stack_using_a_network_manifest_as_external_comes_after_it() {
 fn a_swarm_equal_to_the_manifests_gives_an_empty_plan() {
     let d = desired();
     let snap = converged(&d);
-    let p = plan(&d, &snap, &Options { prune: true });
+    let p = plan(&d, &snap, &Options::default().prune(true));
     assert!(p.is_empty(), "{}", p.render_text(false));
     assert_eq!(
         p.render_text(false),
@@ -842,7 +842,7 @@ fn prune_removes_only_what_bosun_owns_services_then_configs_then_networks() {
         plan(&d, &snap, &Options::default()).is_empty(),
         "no prune: nothing removed"
     );
-    let p = plan(&d, &snap, &Options { prune: true });
+    let p = plan(&d, &snap, &Options::default().prune(true));
     assert_eq!(
         kinds(&p),
         [
@@ -873,7 +873,7 @@ fn a_stack_with_prune_false_keeps_services_that_left_its_compose() {
             "app_removed",
             "Stack/app",
         )));
-    assert!(plan(&d, &snap, &Options { prune: true }).is_empty());
+    assert!(plan(&d, &snap, &Options::default().prune(true)).is_empty());
 }
 
 #[test]
@@ -892,7 +892,7 @@ fn a_name_taken_by_an_unmanaged_object_is_a_conflict_and_nothing_is_planned_for_
         &[],
         &[],
     );
-    let p = plan(&d, &snap, &Options { prune: true });
+    let p = plan(&d, &snap, &Options::default().prune(true));
     assert!(
         !kinds(&p)
             .iter()
@@ -974,7 +974,7 @@ fn a_superseded_config_still_used_by_another_service_is_kept_with_a_warning() {
     snap.services.push(swarm::Object::from_json(&other));
     let mut f = files();
     f[2].1 = "changed\n".into();
-    let p = plan(&build_from(&f), &snap, &Options { prune: true });
+    let p = plan(&build_from(&f), &snap, &Options::default().prune(true));
     assert!(
         !kinds(&p).iter().any(|k| k.starts_with("RemoveConfig")),
         "{:?}",
@@ -1029,7 +1029,7 @@ fn a_suspended_stack_is_neither_updated_nor_pruned() {
             "old_y",
             "Stack/old",
         )));
-    assert!(plan(&d, &snap, &Options { prune: true }).is_empty());
+    assert!(plan(&d, &snap, &Options::default().prune(true)).is_empty());
 }
 
 // --- render --------------------------------------------------------------
@@ -1079,13 +1079,13 @@ fn every_example_folder_plans_without_errors_and_converges() {
         let d = DesiredState::build(&m, &BTreeMap::new())
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let base = empty_swarm();
-        let first = plan(&d, &base, &Options { prune: true });
+        let first = plan(&d, &base, &Options::default().prune(true));
         // External objects the examples expect to exist are the only errors.
         for e in &first.errors {
             assert!(e.message.contains("external"), "{}: {e}", dir.display());
         }
         let snap = store(&base, &first);
-        let again = plan(&d, &snap, &Options { prune: true });
+        let again = plan(&d, &snap, &Options::default().prune(true));
         assert!(
             again.actions.is_empty(),
             "{}:\n{}",
@@ -1108,12 +1108,12 @@ fn scoped_service(name: &str, owner: &str, scope: Option<&str>) -> Value {
 #[test]
 fn a_scoped_bosun_labels_what_it_creates_and_converges_on_it() {
     let d = desired().with_scope(Some("team-a"));
-    let p = plan(&d, &empty_swarm(), &Options { prune: true });
+    let p = plan(&d, &empty_swarm(), &Options::default().prune(true));
     assert!(!p.actions.is_empty());
     let json = p.to_json().to_string();
     assert!(json.contains("\"dev.bosun.scope\":\"team-a\""), "{json}");
     // What it created is its own: the next plan is empty.
-    assert!(plan(&d, &converged(&d), &Options { prune: true }).is_empty());
+    assert!(plan(&d, &converged(&d), &Options::default().prune(true)).is_empty());
 }
 
 #[test]
@@ -1130,7 +1130,7 @@ fn bosun_never_prunes_or_updates_objects_of_another_scope() {
             "Stack/gone",
             theirs,
         )));
-        let p = plan(&d, &snap, &Options { prune: true });
+        let p = plan(&d, &snap, &Options::default().prune(true));
         assert!(p.is_empty(), "{mine:?} pruned {theirs:?}: {:?}", kinds(&p));
         // The same object of its own scope is pruned.
         let mut own = converged(&d);
@@ -1140,7 +1140,7 @@ fn bosun_never_prunes_or_updates_objects_of_another_scope() {
             mine,
         )));
         assert_eq!(
-            kinds(&plan(&d, &own, &Options { prune: true })),
+            kinds(&plan(&d, &own, &Options::default().prune(true))),
             ["RemoveService gone_web"]
         );
     }
@@ -1156,7 +1156,7 @@ fn a_desired_name_held_by_another_scope_is_a_conflict() {
         .meta
         .labels
         .insert("dev.bosun.scope".into(), "team-b".into());
-    let p = plan(&d, &snap, &Options { prune: true });
+    let p = plan(&d, &snap, &Options::default().prune(true));
     assert!(
         p.errors
             .iter()
