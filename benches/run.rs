@@ -15,9 +15,14 @@
 //!   through the API (an added environment variable, `docker service update
 //!   --env-add` at the API level, with the version index read just before);
 //!   the time from that update until the spec equals the one bosun wrote
-//!   again; and once with the hand edit made right after a pass, inside the
-//!   settle window in which bosun takes Docker events for its own echoes
-//!   (is it reverted within 10 s?);
+//!   again; and once with the hand edit made right after a pass, while the
+//!   pass's own events still arrive (is it reverted within 10 s?);
+//! - **rollouts**: `bosun run --dir` over a stack `stuck` whose image cannot
+//!   be pulled (its rollout waits up to the default 5 minutes) and a stack
+//!   `other` of one running service: a hand-made change of `other` while
+//!   `stuck` is stuck, until reverted; and `stuck`'s file fixed (a runnable
+//!   image), until its spec shows the fix and until a task of the fixed spec
+//!   runs;
 //! - **webhook → converged**: `bosun run --git file://…bare.git --interval
 //!   1h --webhook-secret-file F`; a commit changing a service is pushed, then
 //!   a GitHub-signed `POST /hooks/git` is sent; the time from the request
@@ -30,17 +35,18 @@
 //!   a 300 s window once.
 //!
 //! Each latency is the median and the maximum of `ROUNDS` rounds. Between
-//! rounds the bench waits until bosun's pass has finished and the settle
-//! window that follows it (2 s, in which Docker events are taken for the
-//! pass's own echoes) is over, and records how many passes each round took
-//! (one is expected: more would mean a pass per event of a burst).
+//! rounds the bench waits until bosun's pass has finished and no other
+//! pass followed for `SETTLE`, and records how many passes each round took
+//! (one is expected: more would mean a pass per event of a burst, or an
+//! echo of bosun's own write taken for drift).
 //!
-//! Services have `replicas: 0`: the figures are the controller's (notice,
-//! load, observe, plan, update), not container start-up.
+//! Services have `replicas: 0` but in the rollouts part: the figures are the
+//! controller's (notice, load, observe, plan, update), not container
+//! start-up.
 //!
 //! `cargo bench --bench run -- latency` runs the three latency parts (or one
-//! of them: `file`, `drift`, `webhook`), `-- idle` the idle part; no
-//! argument runs everything. Only `cargo bench` runs it (cargo passes
+//! of them: `file`, `drift`, `webhook`), `-- rollouts` the rollouts part,
+//! `-- idle` the idle part; no argument runs everything. Only `cargo bench` runs it (cargo passes
 //! `--bench`): `cargo test --benches` and `-- --list` do nothing.
 
 use std::fmt::Write as _;
@@ -73,7 +79,8 @@ const IDLE_SECS: u64 = 300;
 const POLL: Duration = Duration::from_millis(5);
 /// The longest a single round may take before the bench gives up.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
-/// bosun's settle window after a pass (`scheduler::Config::default`), plus
+/// How long no pass may follow a round's pass for the round to be over
+/// (bosun has no settle window since it tells its echoes by content), plus
 /// a margin: a hand-made change inside it would wait for the resync.
 const SETTLE: Duration = Duration::from_millis(2500);
 const STACK: &str = "lat";
@@ -426,6 +433,7 @@ struct Parts {
     file: bool,
     drift: bool,
     webhook: bool,
+    rollouts: bool,
     idle: bool,
 }
 
@@ -519,9 +527,8 @@ async fn hand_edit(api: &Client, name: &str, tag: &str) -> Value {
     desired
 }
 
-/// A hand-made change right after a pass, inside the settle window in
-/// which bosun takes Docker events for its own echoes: is it reverted
-/// within `PROBE`?
+/// A hand-made change right after a pass, while the pass's own events
+/// still arrive: is it reverted within `PROBE`?
 async fn drift_after_a_pass(
     api: &Client,
     b: &Bosun,
@@ -560,16 +567,152 @@ async fn drift_after_a_pass(
     );
     eprintln!("drift right after a pass: reverted {reverted:?}");
     Row::new(
-        "drift made right after a pass (inside its 2 s settle window) → reverted",
+        "drift made right after a pass (its own events still arriving) → reverted",
         match reverted {
             Some(d) => format!("reverted after {}", ms(d)),
-            None => format!(
-                "not reverted within {} s: the event is taken for the pass's echo; \
-                 the next resync (default 5 min) or source change reverts it",
-                PROBE.as_secs()
-            ),
+            None => format!("not reverted within {} s", PROBE.as_secs()),
         },
     )
+}
+
+/// A stack of one service `app` running `image`, `wait` at its default.
+fn rollout_stack(stack: &str, image: &str, round: usize) -> String {
+    format!(
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {stack}}}\n\
+         spec:\n  resolveImage: never\n  compose:\n    services:\n      app:\n\
+         \x20       image: {image}\n        command: [sleep, \"3600\"]\n\
+         \x20       environment: {{ROUND: \"{round}\"}}\n"
+    )
+}
+
+/// An image no node can pull: its registry is a closed port on loopback.
+fn unpullable(round: usize) -> String {
+    format!("127.0.0.1:9/bench-missing:{round}")
+}
+
+/// The `/status` rollout state of `Stack/<stack>` (`progressing`, …).
+fn rollout_state(b: &Bosun, stack: &str) -> String {
+    let want = format!("Stack/{stack}");
+    b.get("/status")
+        .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+        .and_then(|s| {
+            s["rollouts"]
+                .as_array()?
+                .iter()
+                .find(|r| r["stack"] == want.as_str())
+                .and_then(|r| r["state"].as_str().map(str::to_string))
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a task of the service's current spec runs.
+async fn runs_current_spec(api: &Client, id: &str) -> bool {
+    let filters = Filters::none()
+        .with("service", id)
+        .with("desired-state", "running")
+        .with("_up-to-date", "true");
+    api.list(Kind::Task, &filters).await.is_ok_and(|tasks| {
+        tasks
+            .iter()
+            .any(|t| t.pointer("/Status/State").and_then(Value::as_str) == Some("running"))
+    })
+}
+
+/// While a rollout is stuck: drift on another stack, and the fix of the
+/// stuck one.
+async fn rollout_latency(host: &str, api: &Client, scratch: &Path) -> Vec<Row> {
+    let dir = scratch.join("rollouts");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let image = sandbox::image::IMAGE;
+    let stuck_file = dir.join("stuck.yaml");
+    std::fs::write(&stuck_file, rollout_stack("stuck", &unpullable(0), 0)).expect("write");
+    std::fs::write(dir.join("other.yaml"), rollout_stack("other", image, 0)).expect("write");
+    let b = Bosun::start(
+        host,
+        scratch,
+        "rollouts",
+        &["--dir", dir.to_str().expect("utf-8")],
+    );
+    b.wait_until("stuck to be progressing", ROUND_TIMEOUT, |b| {
+        rollout_state(b, "stuck") == "progressing"
+    });
+    b.wait_until("other to converge", ROUND_TIMEOUT, |b| {
+        rollout_state(b, "other") == "ready"
+    });
+    b.settled(0);
+    let mut rows = Vec::new();
+
+    let (mut took, mut rounds) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let before = b.passes();
+        let desired = hand_edit(api, "other_app", &round.to_string()).await;
+        let start = Instant::now();
+        took.push(until(api, "other_app", start, &b, |s| s.get("Spec") == Some(&desired)).await);
+        rounds.push(b.settled(before));
+        assert_eq!(rollout_state(&b, "stuck"), "progressing");
+    }
+    rows.push(latency_row(
+        "drift while another stack's rollout is stuck → reverted",
+        took,
+        &rounds,
+    ));
+
+    let (mut spec, mut running, mut rounds) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        // Stuck again, on a new unpullable revision.
+        std::fs::write(&stuck_file, rollout_stack("stuck", &unpullable(round), round))
+            .expect("write");
+        let bad = unpullable(round);
+        until(api, "stuck_app", Instant::now(), &b, |s| {
+            s.pointer("/Spec/TaskTemplate/ContainerSpec/Image") == Some(&Value::from(bad.as_str()))
+        })
+        .await;
+        b.wait_until("stuck to be progressing", ROUND_TIMEOUT, |b| {
+            rollout_state(b, "stuck") == "progressing"
+        });
+        b.settled(b.passes().saturating_sub(1));
+        // The fix.
+        let before = b.passes();
+        let start = Instant::now();
+        save(
+            &stuck_file,
+            &rollout_stack("stuck", image, round),
+            Save::Rename,
+        );
+        spec.push(
+            until(api, "stuck_app", start, &b, |s| {
+                s.pointer("/Spec/TaskTemplate/ContainerSpec/Image") == Some(&Value::from(image))
+            })
+            .await,
+        );
+        let id = inspect(api, "stuck_app").await["ID"]
+            .as_str()
+            .expect("ID")
+            .to_string();
+        while !runs_current_spec(api, &id).await {
+            assert!(
+                start.elapsed() < ROUND_TIMEOUT,
+                "the fixed stack did not run; bosun's log:\n{}",
+                b.log_tail()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+        running.push(start.elapsed());
+        rounds.push(b.settled(before));
+    }
+    rows.push(latency_row(
+        "fix saved while its rollout is stuck → spec updated",
+        spec,
+        &rounds,
+    ));
+    rows.push(latency_row(
+        "fix saved while its rollout is stuck → a task of the fix runs",
+        running,
+        &rounds,
+    ));
+    drop(b);
+    clear(api).await;
+    rows
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -829,6 +972,7 @@ fn main() {
         file: all || has("latency") || has("file"),
         drift: all || has("latency") || has("drift"),
         webhook: all || has("latency") || has("webhook"),
+        rollouts: all || has("rollouts"),
         idle: all || has("idle"),
     };
     let window = Duration::from_secs(
@@ -857,6 +1001,9 @@ fn main() {
         }
         if parts.webhook {
             rows.extend(webhook_latency(&host, &api, scratch.path()).await);
+        }
+        if parts.rollouts {
+            rows.extend(rollout_latency(&host, &api, scratch.path()).await);
         }
         if parts.idle {
             rows.extend(idle(&host, &api, scratch.path(), window).await);

@@ -299,15 +299,17 @@ fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
     assert_eq!(status["lease"]["held"], true);
 }
 
+/// A hand edit made right after a pass (its own events still arriving) is
+/// told from bosun's echoes by what the service holds, not by when it came.
 #[test]
 fn run_reverts_a_hand_made_change_through_docker_events() {
     let one = OneStack::run("c");
-    let (svc, b) = (&one.svc, &one.b);
-    // Out of the settle window of the first pass.
-    std::thread::sleep(Duration::from_secs(3));
+    let (svc, b, dir, web) = (&one.svc, &one.b, &one.dir, &one.web);
+    std::fs::write(dir.path().join("web.yaml"), stack(web, 2)).expect("write");
+    wait_for("the pass of the change", REACT, || replicas(svc) == Some(2));
     docker(&["service", "update", "-d", "--replicas", "7", svc]).expect("hand edit");
     // `-d` returns once the spec says 7: the change is made.
-    let took = wait_for("the hand edit reverted", REACT, || replicas(svc) == Some(1));
+    let took = wait_for("the hand edit reverted", REACT, || replicas(svc) == Some(2));
     eprintln!("reverted in {took:?}");
     wait_for("the drift counted", REACT, || {
         b.metric("bosun_drift_corrections_total{kind=\"service\"}") >= 1.0
@@ -502,9 +504,9 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
     drop(one);
 }
 
-/// A `bosun run` whose first pass is applying: it waits for a service
-/// that turns healthy after `healthy_after` seconds (never: `None`, and the
-/// wait's bound is 10 minutes, so only a signal ends the pass). Fields drop
+/// A `bosun run` whose pass is applying: it prunes a stack whose task
+/// ignores SIGTERM (busybox `sleep` as PID 1) for `grace`, and the removal
+/// waits for that task to be gone (it holds the stack's network). Fields drop
 /// in order: bosun stops before its objects are removed.
 struct SlowPass {
     b: Bosun,
@@ -515,21 +517,21 @@ struct SlowPass {
 }
 
 impl SlowPass {
-    fn start(test: &str, healthy_after: Option<u32>) -> SlowPass {
+    fn start(test: &str, grace: &str) -> SlowPass {
         busybox_image();
         let p = prefix(test);
         let cleanup = Cleanup(p.clone());
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = tempfile::tempdir().expect("tempdir");
         let web = format!("{p}web");
-        let (ok, timeout) = match healthy_after {
-            Some(s) => (format!("sleep {s}; touch /tmp/ok; "), "60s"),
-            None => (String::new(), "10m"),
-        };
         let manifest = format!(
-            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: true, timeout: {timeout}}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sh, -c, '{ok}sleep 3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 30}}\n"
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        stop_grace_period: {grace}\n"
         );
-        std::fs::write(dir.path().join("web.yaml"), manifest).expect("write");
+        let file = dir.path().join("web.yaml");
+        std::fs::write(&file, manifest).expect("write");
+        // A folder left empty is refused (nothing is pruned): another stack
+        // stays.
+        std::fs::write(dir.path().join("keep.yaml"), stack(&format!("{p}keep"), 0)).expect("write");
         let b = Bosun::start(
             &p,
             logs.path(),
@@ -541,9 +543,11 @@ impl SlowPass {
                 "10m",
             ],
         );
-        wait_for("the pass to be applying", REACT, || {
-            b.log().contains("CreateService")
-        });
+        let svc = format!("{web}_app");
+        wait_for("the task running", REACT, || running(&svc) == "1/1");
+        std::fs::remove_file(&file).expect("rm");
+        // The service is gone, its task is not: the pass waits for it.
+        wait_for("the pass to be pruning", REACT, || replicas(&svc).is_none());
         SlowPass {
             b,
             p,
@@ -552,6 +556,22 @@ impl SlowPass {
             _cleanup: cleanup,
         }
     }
+}
+
+/// `running/desired` tasks of a service (`1/1`), as `docker service ls`
+/// shows them; empty when there is no such service.
+fn running(service: &str) -> String {
+    docker(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("name={service}"),
+        "--format",
+        "{{.Replicas}}",
+    ])
+    .unwrap_or_default()
+    .trim()
+    .to_string()
 }
 
 /// A label of the lease config.
@@ -573,9 +593,10 @@ fn lease_holder(p: &str) -> String {
 
 #[test]
 fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
+    // The pass waits up to 15 s for the pruned task to die.
     let SlowPass {
         ref mut b, ref p, ..
-    } = SlowPass::start("e", Some(3));
+    } = SlowPass::start("e", "15s");
     let status = b.stop();
     assert_eq!(status.code(), Some(0), "{}", b.log());
     let log = b.log();
@@ -596,10 +617,11 @@ fn run_finishes_the_running_pass_on_sigterm_and_releases_the_lease() {
 /// left to expire.
 #[test]
 fn run_cancels_the_running_pass_on_a_second_signal_and_still_releases_the_lease() {
-    // Never healthy: the pass cannot end on its own before the signals.
+    // The pruned task takes 25 s to die and the pass waits for it: the
+    // signals come long before.
     let SlowPass {
         ref mut b, ref p, ..
-    } = SlowPass::start("x", None);
+    } = SlowPass::start("x", "25s");
     b.signal("TERM");
     wait_for("the first signal to be taken", REACT, || {
         b.log().contains("signal received")
@@ -617,8 +639,9 @@ fn run_cancels_the_running_pass_on_a_second_signal_and_still_releases_the_lease(
         log.contains("second signal: the running pass is cancelled"),
         "{log}"
     );
+    let signal_at = log.find("signal received").expect("signal logged");
     assert!(
-        !log.contains("pass finished"),
+        !log[signal_at..].contains("pass finished"),
         "the pass was cancelled:\n{log}"
     );
     assert_eq!(lease_holder(p), "", "the lease is released");
@@ -699,4 +722,321 @@ fn run_keeps_enforcing_the_last_good_revision_while_its_checkout_cannot_be_writt
     wait_for("the source error cleared", REACT, || {
         b.status()["source"]["error"].is_null()
     });
+}
+
+// --- rollouts beside the loop (issue 11) ------------------------------------
+
+/// An image no node can pull: its registry is a closed port on loopback, so
+/// the pull fails at once and nothing leaves the machine.
+fn unpullable(p: &str) -> String {
+    format!("127.0.0.1:9/{p}missing:1")
+}
+
+/// A stack of one service `name` running `image` (`sleep 3600`), with the
+/// given `wait` and `dependsOn`.
+fn stack_of(name: &str, service: &str, image: &str, wait: &str, after: &[&str]) -> String {
+    let after = if after.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "  dependsOn: [{}]\n",
+            after
+                .iter()
+                .map(|a| format!("Stack/{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n{after}  wait: {wait}\n  compose:\n    services:\n      {service}:\n        image: {image}\n        command: [sleep, '3600']\n"
+    )
+}
+
+/// The `/status` rollout of `Stack/<stack>`, `Null` when there is none.
+fn rollout(b: &Bosun, stack: &str) -> Value {
+    let want = format!("Stack/{stack}");
+    b.status()["rollouts"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["stack"] == want.as_str()).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// The `/status` object named `name`, `Null` when there is none.
+fn object(b: &Bosun, name: &str) -> Value {
+    b.status()["objects"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == name).cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn image_of(service: &str) -> String {
+    docker(&[
+        "service",
+        "inspect",
+        service,
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+    ])
+    .unwrap_or_default()
+    .trim()
+    .to_string()
+}
+
+/// Issue 11's scenario: `sb` cannot pull its image (its rollout waits up to
+/// the default 5 minutes). Meanwhile `sa` keeps being reconciled (a hand
+/// scale is reverted), no pass waits for `sb`, and fixing `sb`'s file
+/// supersedes the stuck rollout and converges at once.
+#[test]
+fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
+    busybox_image();
+    let p = prefix("s");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (sa, sb) = (format!("{p}sa"), format!("{p}sb"));
+    let (good, bad) = (format!("{sa}_good"), format!("{sb}_bad"));
+    let default_wait = "{enabled: true}";
+    let write = |file: &str, text: String| {
+        std::fs::write(dir.path().join(file), text).expect("write");
+    };
+    write("sa.yaml", stack_of(&sa, "good", IMAGE, default_wait, &[]));
+    write(
+        "sb.yaml",
+        stack_of(&sb, "bad", &unpullable(&p), default_wait, &[]),
+    );
+    let b = Bosun::start(
+        &p,
+        logs.path(),
+        "s",
+        &[
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    wait_for("sa converged", REACT, || running(&good) == "1/1");
+    wait_for(
+        "sb progressing with its task error in /status",
+        REACT,
+        || {
+            let r = rollout(&b, &sb);
+            r["state"] == "progressing"
+                && r["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("0/1 tasks running; last task error"))
+        },
+    );
+    assert_eq!(
+        object(&b, &bad)["condition"],
+        "Progressing",
+        "{}",
+        b.status()
+    );
+
+    // Drift on the other stack, while sb is stuck.
+    docker(&["service", "update", "-d", "--replicas", "3", &good]).expect("hand edit");
+    let reverted = wait_for("the hand scale of sa reverted", REACT, || {
+        replicas(&good) == Some(1)
+    });
+
+    // The fix: sb's image corrected in the file.
+    write("sb.yaml", stack_of(&sb, "bad", IMAGE, default_wait, &[]));
+    let fixed = wait_for("sb converged on the fixed image", REACT, || {
+        image_of(&bad) == IMAGE && running(&bad) == "1/1"
+    });
+    wait_for("sb's rollout ready in /status", REACT, || {
+        rollout(&b, &sb)["state"] == "ready"
+    });
+    assert!(
+        b.metric("bosun_rollout_duration_seconds_count{outcome=\"superseded\"}") >= 1.0,
+        "the stuck rollout ended as superseded:\n{}",
+        b.log()
+    );
+    assert_eq!(
+        b.metric("bosun_rollout_duration_seconds_count{outcome=\"failed\"}"),
+        0.0,
+        "superseded, not failed:\n{}",
+        b.log()
+    );
+    // No pass waited for the rollout: every one took well under the
+    // 5 minutes it would have.
+    let passes = b.metric("bosun_pass_duration_seconds_count");
+    let quick = b.metric("bosun_pass_duration_seconds_bucket{le=\"30.0\"}");
+    assert!(
+        passes >= 3.0 && quick == passes,
+        "{passes} passes, {quick} under 30 s"
+    );
+    eprintln!(
+        "drift while a rollout is stuck reverted in {reverted:?}; fix converged in {fixed:?}"
+    );
+}
+
+/// `dependsOn` with rollouts beside the loop: a dependent is deferred (with
+/// its reason in `/status`, the logs and `bosun plan`) while its dependency
+/// rolls out and is deployed by the pass its convergence triggers; a
+/// dependent of a failed rollout stays deferred and says why, and the
+/// failure is reported once.
+#[test]
+fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() {
+    busybox_image();
+    let p = prefix("f");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let [a, b_, c, d] = ["a", "b", "c", "d"].map(|s| format!("{p}{s}"));
+    // a turns healthy only when the test says so.
+    let a_manifest = format!(
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {a}}}\nspec:\n  wait: {{enabled: true, timeout: 10m}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 3000}}\n"
+    );
+    let files = [
+        ("a.yaml", a_manifest),
+        (
+            "b.yaml",
+            stack_of(&b_, "app", IMAGE, "{enabled: false}", &[&a]),
+        ),
+        (
+            "c.yaml",
+            stack_of(
+                &c,
+                "app",
+                &unpullable(&p),
+                "{enabled: true, timeout: 5s}",
+                &[],
+            ),
+        ),
+        (
+            "d.yaml",
+            stack_of(&d, "app", IMAGE, "{enabled: false}", &[&c]),
+        ),
+    ];
+    for (f, text) in &files {
+        std::fs::write(dir.path().join(f), text).expect("write");
+    }
+    let bosun = Bosun::start(
+        &p,
+        logs.path(),
+        "f",
+        &[
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    let (a_app, b_app, d_app) = (format!("{a}_app"), format!("{b_}_app"), format!("{d}_app"));
+    let waiting_for_a = format!("waiting for Stack/{a} to converge");
+    wait_for("b deferred in /status", REACT, || {
+        let o = object(&bosun, &b_app);
+        o["condition"] == "Deferred"
+            && o["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&waiting_for_a))
+    });
+    assert_eq!(
+        replicas(&b_app),
+        None,
+        "b is not deployed while a rolls out"
+    );
+    assert!(bosun.log().contains(&waiting_for_a), "{}", bosun.log());
+    // `bosun plan` says the same.
+    let out = cli::bosun()
+        .args(["plan", "--no-prune"])
+        .arg(dir.path())
+        .output()
+        .expect("bosun plan");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "+ service {b_app} (Stack/{b_}) [deferred: {waiting_for_a}"
+        )) && text.contains(&format!(
+            "rollout progressing of Stack/{a}: {a_app}: 0/1 tasks running"
+        )),
+        "{text}"
+    );
+
+    // c fails (5 s timeout); d stays deferred and says why.
+    wait_for("c's rollout failed", REACT, || {
+        rollout(&bosun, &c)["state"] == "failed"
+    });
+    wait_for("d deferred behind the failed rollout", REACT, || {
+        object(&bosun, &d_app)["message"].as_str().is_some_and(|m| {
+            m.contains(&format!(
+                "waiting for Stack/{c} to converge (its rollout failed"
+            ))
+        })
+    });
+
+    // a turns healthy: its convergence triggers the pass that deploys b.
+    let container = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={a_app}"),
+    ])
+    .expect("docker ps");
+    let container = container.lines().next().expect("a's container").to_string();
+    docker(&["exec", &container, "touch", "/tmp/ok"]).expect("make a healthy");
+    let took = wait_for("b deployed once a converged", REACT, || {
+        running(&b_app) == "1/1"
+    });
+    eprintln!("dependent deployed {took:?} after its dependency turned healthy");
+    assert!(bosun.log().contains("trigger=rollout"), "{}", bosun.log());
+    assert_eq!(replicas(&d_app), None, "d still waits for the failed c");
+    // One failure, one log line: later passes do not fail c again.
+    let failures = bosun
+        .log()
+        .lines()
+        .filter(|l| l.contains("rollout failed") && l.contains(&format!("stack={c}")))
+        .count();
+    assert_eq!(failures, 1, "{}", bosun.log());
+    assert_eq!(
+        bosun.metric("bosun_rollout_duration_seconds_count{outcome=\"failed\"}"),
+        1.0
+    );
+}
+
+/// SIGTERM while a rollout is stuck: no pass waits for it, so bosun stops
+/// within seconds, not after the rollout's 10 minute timeout.
+#[test]
+fn run_stops_within_seconds_on_sigterm_while_a_rollout_is_stuck() {
+    busybox_image();
+    let p = prefix("t");
+    let _c = Cleanup(p.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let web = format!("{p}web");
+    std::fs::write(
+        dir.path().join("web.yaml"),
+        stack_of(
+            &web,
+            "app",
+            &unpullable(&p),
+            "{enabled: true, timeout: 10m}",
+            &[],
+        ),
+    )
+    .expect("write");
+    let mut b = Bosun::start(
+        &p,
+        logs.path(),
+        "t",
+        &[
+            "--dir",
+            dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ],
+    );
+    wait_for("the rollout progressing", REACT, || {
+        rollout(&b, &web)["state"] == "progressing"
+    });
+    let start = Instant::now();
+    let status = b.stop();
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", b.log());
+    assert!(took < Duration::from_secs(30), "stopped after {took:?}");
+    assert_eq!(lease_holder(&p), "", "the lease is released");
+    eprintln!("stopped {took:?} after SIGTERM");
 }

@@ -1,7 +1,6 @@
 //! Apply against the scripted fake: order, IDs, retries, 409s, waits,
 //! skips, concurrency.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -13,12 +12,7 @@ use crate::swarm::{self, Fake, Filters, Kind, Method, fake, observe};
 
 /// Desired state of manifests given as `(file, text)`.
 fn state(files: &[(&str, &str)]) -> DesiredState {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).expect("write");
-    }
-    let m = crate::manifest::load(dir.path()).unwrap_or_else(|d| panic!("{d}"));
-    DesiredState::build(&m, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"))
+    DesiredState::of_files(files)
 }
 
 const APP: &str = "apiVersion: bosun.dev/v1alpha1
@@ -726,4 +720,46 @@ async fn a_network_held_past_the_removal_timeout_fails_naming_what_it_waited_for
             && failures.contains("is in use by task"),
         "{failures}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn detached_apply_starts_the_rollout_defers_dependents_and_goes_on_with_the_rest() {
+    let fake = Fake::single_node();
+    let desired = state(&[("s.yaml", CHAIN)]);
+    let started = tokio::time::Instant::now();
+    // No task ever runs: a waiting apply would take the whole 30 s timeout.
+    let report = pass(&fake, &desired, &quick().detach())
+        .await
+        .expect("a deferred stack is not a failure");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "did not wait: {:?}",
+        started.elapsed()
+    );
+    assert!(report.waits.is_empty());
+    assert_eq!(report.started.len(), 1, "{:?}", report.started);
+    assert_eq!(report.started[0].stack.to_string(), "Stack/db");
+    assert_eq!(report.started[0].timeout, Duration::from_secs(30));
+    let names: Vec<&str> = report.started[0]
+        .services
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["db_pg"]);
+    let outcome = |name: &str| {
+        report
+            .actions
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.outcome.clone())
+    };
+    assert_eq!(
+        outcome("api_srv"),
+        Some(Outcome::Deferred(
+            "waiting for Stack/db to converge".to_string()
+        ))
+    );
+    assert_eq!(outcome("solo_x"), Some(Outcome::Done { adopted: false }));
+    assert!(fake.get(Kind::Service, "api_srv").is_none());
+    assert!(report.to_string().contains("1 deferred"), "{report}");
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{Error, Exit};
+use crate::controller::rollouts;
 use crate::manifest;
 use crate::plan::{self, DesiredState};
 use crate::source::Confinement;
@@ -143,16 +144,21 @@ pub(crate) async fn desired_and_observed(
 
 /// Run `bosun plan`; files are read inside the folder and below `allow`.
 pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
-    let (state, _, snapshot) = runtime()?.block_on(desired_and_observed(
+    let rt = runtime()?;
+    let (state, client, snapshot) = rt.block_on(desired_and_observed(
         &args.dir,
         allow,
         args.scope.as_deref(),
     ))?;
-    let plan = plan::plan(
+    // Rollouts still in progress (or failed) hold their dependents back, as
+    // in `bosun run`; the plan says so.
+    let (holds, rollouts) = rt.block_on(rollouts::look(&client, &state, &snapshot));
+    let mut plan = plan::plan(
         &state,
         &snapshot,
-        &plan::Options::default().prune(!args.no_prune),
+        &plan::Options::default().prune(!args.no_prune).holds(holds),
     );
+    plan.rollouts = rollouts;
     match args.output {
         Output::Json => crate::outln!(
             "{}",

@@ -405,7 +405,11 @@ mod tests {
         })
         .await;
         assert!(waited.is_err(), "nothing triggered for a minute");
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "looked at once");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "looked at once"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -444,7 +448,11 @@ mod tests {
             at >= Duration::from_secs(3) && at <= Duration::from_secs(3) + RECHECK,
             "{at:?}"
         );
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one look for the lot");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one look for the lot"
+        );
         assert!(rx.try_recv().is_err(), "one trigger for the lot");
     }
 

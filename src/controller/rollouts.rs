@@ -39,8 +39,8 @@ use crate::apply::Started;
 use crate::apply::wait::{Progress, Watch, humanize};
 use crate::compose::LABEL_SPEC_HASH;
 use crate::manifest::{self, ObjectRef};
-use crate::plan::{DesiredStack, DesiredState, Holds};
-use crate::swarm::{Api, Kind};
+use crate::plan::{self, DesiredStack, DesiredState, Holds};
+use crate::swarm::{Api, Kind, Snapshot};
 
 /// The rollouts of one controller, shared by the passes and the watchers.
 pub struct Rollouts<A> {
@@ -100,6 +100,51 @@ pub fn revision(stack: &DesiredStack) -> String {
         .collect();
     parts.sort();
     parts.join(",")
+}
+
+/// Where the rollouts of `state`'s stacks stand in the swarm right now, for
+/// `bosun plan`: one look at each stack with `wait` whose services exist.
+/// A stack not converged holds its dependents back, as in the controller;
+/// its own updates are not held (the plan does not know which revision
+/// failed).
+pub async fn look<A: Api>(
+    api: &A,
+    state: &DesiredState,
+    snapshot: &Snapshot,
+) -> (Holds, Vec<plan::Rollout>) {
+    let mut holds = Holds::default();
+    let mut notes = Vec::new();
+    for stack in state.stacks.iter().filter(|s| s.wait.is_some()) {
+        let services: Vec<(String, String)> = stack
+            .objects
+            .services
+            .iter()
+            .filter_map(|s| {
+                let live = snapshot.service(&s.name)?;
+                Some((s.name.clone(), live.meta.id.clone()))
+            })
+            .collect();
+        if services.is_empty() {
+            continue;
+        }
+        let owner = stack.owner();
+        let (seen, message) = match Watch::new(&owner, &services).poll(api, true).await {
+            Progress::Ready => continue,
+            Progress::Pending(why) => (RolloutState::Progressing, why),
+            Progress::Failed(why) => (RolloutState::Failed, why),
+        };
+        let waiting = match seen {
+            RolloutState::Failed => format!("its rollout failed: {message}"),
+            _ => message.clone(),
+        };
+        holds.waiting.insert(stack.name.clone(), waiting);
+        notes.push(plan::Rollout {
+            stack: owner,
+            state: seen.as_str(),
+            message,
+        });
+    }
+    (holds, notes)
 }
 
 impl<A: Api + Send + Sync + 'static> Rollouts<A> {
@@ -244,40 +289,42 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
             tokio::time::sleep(self.interval).await;
             let progress = watch.poll(self.api.as_ref(), true).await;
             let ended = {
-            let mut entries = self.lock();
-            let Some(e) = entries.get_mut(&owner.name) else {
-                return;
-            };
-            if cancel.is_cancelled() {
-                return;
-            }
-            let ended = match progress {
-                Progress::Ready => Some((RolloutState::Ready, String::new())),
-                Progress::Failed(why) => Some((RolloutState::Failed, why)),
-                Progress::Pending(why) if Instant::now() >= deadline => Some((
-                    RolloutState::Failed,
-                    format!("not converged after {}: {why}", humanize(e.timeout)),
-                )),
-                Progress::Pending(why) => {
-                    e.message = why;
-                    None
+                let mut entries = self.lock();
+                let Some(e) = entries.get_mut(&owner.name) else {
+                    return;
+                };
+                if cancel.is_cancelled() {
+                    return;
                 }
-            };
-            if let Some((state, message)) = &ended {
-                let took = e.started.elapsed();
-                e.state = *state;
-                e.message.clone_from(message);
-                e.took = Some(took);
-                let ms = took.as_millis() as u64;
-                match state {
-                    RolloutState::Ready => {
-                        tracing::info!(stack = %owner.name, took_ms = ms, "rollout converged");
+                let ended = match progress {
+                    Progress::Ready => Some((RolloutState::Ready, String::new())),
+                    Progress::Failed(why) => Some((RolloutState::Failed, why)),
+                    Progress::Pending(why) if Instant::now() >= deadline => Some((
+                        RolloutState::Failed,
+                        format!("not converged after {}: {why}", humanize(e.timeout)),
+                    )),
+                    Progress::Pending(why) => {
+                        e.message = why;
+                        None
                     }
-                    _ => tracing::warn!(stack = %owner.name, took_ms = ms, "rollout failed: {message}"),
+                };
+                if let Some((state, message)) = &ended {
+                    let took = e.started.elapsed();
+                    e.state = *state;
+                    e.message.clone_from(message);
+                    e.took = Some(took);
+                    let ms = took.as_millis() as u64;
+                    match state {
+                        RolloutState::Ready => {
+                            tracing::info!(stack = %owner.name, took_ms = ms, "rollout converged");
+                        }
+                        _ => {
+                            tracing::warn!(stack = %owner.name, took_ms = ms, "rollout failed: {message}")
+                        }
+                    }
+                    self.metrics.rollout_finished(state.as_str(), took);
                 }
-                self.metrics.rollout_finished(state.as_str(), took);
-            }
-            ended
+                ended
             };
             self.publish();
             if ended.is_some() {
@@ -308,9 +355,10 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
     pub fn overlay(&self, objects: &mut [ObjectStatus]) {
         let entries = self.lock();
         for o in objects.iter_mut().filter(|o| o.kind == Kind::Service) {
-            let Some((stack, e)) = entries.iter().find(|(_, e)| {
-                e.services.iter().any(|(n, _)| *n == o.name)
-            }) else {
+            let Some((stack, e)) = entries
+                .iter()
+                .find(|(_, e)| e.services.iter().any(|(n, _)| *n == o.name))
+            else {
                 continue;
             };
             if o.owner != ObjectRef::new(manifest::Kind::Stack, stack).to_string() {
@@ -338,11 +386,253 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
     pub fn publish(&self) {
         let rollouts = self.statuses();
         let count = |s: RolloutState| rollouts.iter().filter(|r| r.state == s).count();
-        self.metrics
-            .set_rollouts(count(RolloutState::Progressing), count(RolloutState::Failed));
+        self.metrics.set_rollouts(
+            count(RolloutState::Progressing),
+            count(RolloutState::Failed),
+        );
         self.status.update(|st| {
             st.rollouts = rollouts;
             self.overlay(&mut st.objects);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::apply::{self, Outcome};
+    use crate::swarm::{Fake, RequestCounter, observe};
+
+    fn web(image: &str) -> String {
+        format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: web}}\nspec:\n  wait: {{enabled: true, timeout: 30s}}\n  compose: {{services: {{app: {{image: {image}}}}}}}\n"
+        )
+    }
+
+    struct Setup {
+        api: Arc<Fake>,
+        rollouts: Rollouts<Fake>,
+        rx: mpsc::Receiver<Trigger>,
+        status: StatusHandle,
+        metrics: Metrics,
+    }
+
+    fn setup() -> Setup {
+        let api = Arc::new(Fake::single_node());
+        let (tx, rx) = mpsc::channel(8);
+        let status = StatusHandle::new(super::super::status::SourceStatus {
+            kind: "dir".into(),
+            location: "/m".into(),
+            revision: None,
+            error: None,
+        });
+        let metrics = Metrics::new(Arc::new(RequestCounter::default()));
+        let rollouts = Rollouts::new(
+            api.clone(),
+            status.clone(),
+            metrics.clone(),
+            tx,
+            CancellationToken::new(),
+            Duration::from_secs(1),
+        );
+        Setup {
+            api,
+            rollouts,
+            rx,
+            status,
+            metrics,
+        }
+    }
+
+    /// Apply `state` detached, as a controller pass does, and watch what it
+    /// started.
+    async fn pass(s: &Setup, state: &DesiredState) -> apply::Report {
+        let snap = observe(s.api.as_ref()).await.expect("observe");
+        let opts = plan::Options::default().holds(s.rollouts.holds(state));
+        let p = plan::plan(state, &snap, &opts);
+        let report = apply::apply(
+            s.api.as_ref(),
+            &p,
+            state,
+            &snap,
+            &apply::Options::default().detach(),
+        )
+        .await
+        .expect("applied");
+        s.rollouts.begin(&report.started, state);
+        report
+    }
+
+    fn running_task(api: &Fake, service: &str) {
+        let id = api.get(Kind::Service, service).expect("service")["ID"].clone();
+        api.seed(
+            Kind::Task,
+            json!({"ServiceID": id, "Slot": 1, "DesiredState": "running",
+                   "Status": {"State": "running", "Timestamp": "2024-01-01T00:00:00Z"}}),
+        );
+    }
+
+    fn failing_task(api: &Fake, service: &str) {
+        let id = api.get(Kind::Service, service).expect("service")["ID"].clone();
+        api.seed(
+            Kind::Task,
+            json!({"ServiceID": id, "Slot": 1, "DesiredState": "running",
+                   "Status": {"State": "rejected", "Message": "preparing",
+                              "Err": "No such image: web:bad", "Timestamp": "2024-01-01T00:00:00Z"}}),
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rollout_is_progressing_with_its_task_error_then_ready_and_triggers_a_pass() {
+        let mut s = setup();
+        let state = DesiredState::of_files(&[("web.yaml", &web("web:1"))]);
+        pass(&s, &state).await;
+        failing_task(&s.api, "web_app");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let holds = s.rollouts.holds(&state);
+        let why = holds.waiting.get("web").expect("waiting on web");
+        assert!(
+            why.contains("web_app: 0/1 tasks running; last task error: \"No such image: web:bad\""),
+            "{why}"
+        );
+        assert!(holds.held.is_empty());
+        let st = s.status.snapshot();
+        assert_eq!(st.rollouts.len(), 1);
+        assert_eq!(st.rollouts[0].state, RolloutState::Progressing);
+        assert_eq!(st.rollouts[0].stack, "Stack/web");
+        assert!(
+            s.metrics
+                .encode()
+                .contains("bosun_rollouts{state=\"progressing\"} 1")
+        );
+        assert!(s.rx.try_recv().is_err(), "no pass while it progresses");
+
+        s.api.clear(Kind::Task);
+        running_task(&s.api, "web_app");
+        let t = tokio::time::timeout(Duration::from_secs(5), s.rx.recv()).await;
+        assert_eq!(t, Ok(Some(Trigger::Rollout)));
+        assert!(s.rollouts.holds(&state).is_empty());
+        let st = s.status.snapshot();
+        assert_eq!(st.rollouts[0].state, RolloutState::Ready);
+        let text = s.metrics.encode();
+        assert!(
+            text.contains("bosun_rollouts{state=\"progressing\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bosun_rollout_duration_seconds_count{outcome=\"ready\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rollout_past_its_timeout_fails_once_and_holds_its_revision_only() {
+        let mut s = setup();
+        let state = DesiredState::of_files(&[("web.yaml", &web("web:bad"))]);
+        pass(&s, &state).await;
+        failing_task(&s.api, "web_app");
+        let t = tokio::time::timeout(Duration::from_secs(40), s.rx.recv()).await;
+        assert_eq!(t, Ok(Some(Trigger::Rollout)));
+        let st = s.status.snapshot();
+        assert_eq!(st.rollouts[0].state, RolloutState::Failed);
+        assert!(
+            st.rollouts[0].message.starts_with(
+                "not converged after 30s: web_app: 0/1 tasks running; last task error"
+            ),
+            "{}",
+            st.rollouts[0].message
+        );
+        let holds = s.rollouts.holds(&state);
+        assert!(holds.held["web"].contains("not retried until the manifest changes"));
+        // Failed is where it stays: no more triggers, no more polls.
+        s.api.clear_calls();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(s.rx.try_recv().is_err());
+        assert!(s.api.calls().is_empty(), "{:?}", s.api.calls());
+        assert!(
+            s.metrics
+                .encode()
+                .contains("bosun_rollouts{state=\"failed\"} 1")
+        );
+        // A new revision is not held by the old one's failure.
+        let fixed = DesiredState::of_files(&[("web.yaml", &web("web:1"))]);
+        assert!(s.rollouts.holds(&fixed).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_revision_supersedes_a_stuck_rollout_and_a_reverted_drift_joins_it() {
+        let mut s = setup();
+        let bad = DesiredState::of_files(&[("web.yaml", &web("web:bad"))]);
+        pass(&s, &bad).await;
+        failing_task(&s.api, "web_app");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+
+        // The same revision written again (a hand edit reverted): one
+        // rollout, its deadline kept (30 s from the first write).
+        let live = s.api.get(Kind::Service, "web_app").expect("web_app");
+        let mut spec = live["Spec"].clone();
+        spec["Mode"]["Replicated"]["Replicas"] = json!(3);
+        let id = live["ID"].as_str().expect("id").to_string();
+        let version = live["Version"]["Index"].as_u64().expect("version");
+        s.api
+            .update(Kind::Service, &id, version, &spec)
+            .await
+            .expect("hand edit");
+        let report = pass(&s, &bad).await;
+        assert_eq!(report.started.len(), 1);
+        assert!(
+            s.metrics
+                .encode()
+                .contains("bosun_rollouts{state=\"progressing\"} 1")
+        );
+
+        // The fix: a new revision supersedes the stuck rollout at once.
+        let fixed = DesiredState::of_files(&[("web.yaml", &web("web:1"))]);
+        let report = pass(&s, &fixed).await;
+        assert!(
+            report
+                .actions
+                .iter()
+                .all(|a| a.outcome == Outcome::Done { adopted: false }),
+            "{report}"
+        );
+        let text = s.metrics.encode();
+        assert!(
+            text.contains("bosun_rollout_duration_seconds_count{outcome=\"superseded\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("outcome=\"failed\""), "{text}");
+        s.api.clear(Kind::Task);
+        running_task(&s.api, "web_app");
+        let t = tokio::time::timeout(Duration::from_secs(5), s.rx.recv()).await;
+        assert_eq!(t, Ok(Some(Trigger::Rollout)));
+        assert_eq!(s.status.snapshot().rollouts[0].state, RolloutState::Ready);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dependent_waits_for_the_rollout_and_goes_once_it_converged() {
+        let s = setup();
+        let files = [
+            ("web.yaml", web("web:1")),
+            (
+                "api.yaml",
+                "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: api}\nspec:\n  dependsOn: [Stack/web]\n  wait: {enabled: false}\n  compose: {services: {srv: {image: api:1}}}\n"
+                    .to_string(),
+            ),
+        ];
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let state = DesiredState::of_files(&files);
+        let first = pass(&s, &state).await;
+        assert!(first.deferred()[0].contains("waiting for Stack/web to converge"));
+        // A pass while web still rolls out defers api in the plan.
+        let second = pass(&s, &state).await;
+        assert!(second.actions.is_empty(), "{second}");
+        assert!(s.api.get(Kind::Service, "api_srv").is_none());
+        running_task(&s.api, "web_app");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        pass(&s, &state).await;
+        assert!(s.api.get(Kind::Service, "api_srv").is_some());
     }
 }

@@ -635,7 +635,10 @@ impl Worker {
         };
         // Deferred work is not done yet: the revision is not enforced whole.
         let deferred = out.plan.as_ref().is_some_and(|p| !p.deferred.is_empty())
-            || out.report.as_ref().is_some_and(|r| !r.deferred().is_empty());
+            || out
+                .report
+                .as_ref()
+                .is_some_and(|r| !r.deferred().is_empty());
         if held && out.result == PassResult::Success && !deferred {
             self.last_success_revision = Some(enforced.clone());
         }

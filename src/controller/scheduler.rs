@@ -151,7 +151,10 @@ pub struct Activity(Arc<Mutex<bool>>);
 
 impl Activity {
     fn set(&self, running: bool) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = running;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = running;
     }
 
     pub(crate) fn started(&self) {
@@ -165,7 +168,10 @@ impl Activity {
     /// A pass is running.
     #[must_use]
     pub fn is_busy(&self) -> bool {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -42,6 +42,20 @@ impl DesiredStack {
     }
 }
 
+#[cfg(test)]
+impl DesiredState {
+    /// The desired state of manifests given as `(file, text)`; panics with
+    /// the diagnostics when they are invalid (tests).
+    pub(crate) fn of_files(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        let m = manifest::load(dir.path()).unwrap_or_else(|d| panic!("invalid manifests:\n{d}"));
+        DesiredState::build(&m, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
 /// One `NodeLabels` rule; resolved against the observed nodes by the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRule {

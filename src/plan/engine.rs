@@ -214,9 +214,10 @@ impl<'a> Cx<'a> {
         };
         let mut waits: BTreeMap<&str, String> = BTreeMap::new();
         for stack in &self.desired.stacks {
-            let dep = stack.after.iter().find(|d| {
-                holds.waiting.contains_key(d.as_str()) || waits.contains_key(d.as_str())
-            });
+            let dep = stack
+                .after
+                .iter()
+                .find(|d| holds.waiting.contains_key(d.as_str()) || waits.contains_key(d.as_str()));
             if let Some(dep) = dep
                 && has_actions(&self.plan.actions, &stack.name)
             {
@@ -226,7 +227,10 @@ impl<'a> Cx<'a> {
                     .filter(|w| !w.is_empty())
                     .map(|w| format!(" ({w})"))
                     .unwrap_or_default();
-                waits.insert(&stack.name, format!("waiting for Stack/{dep} to converge{why}"));
+                waits.insert(
+                    &stack.name,
+                    format!("waiting for Stack/{dep} to converge{why}"),
+                );
             }
         }
         let actions = std::mem::take(&mut self.plan.actions);

@@ -70,12 +70,8 @@ fn files() -> Vec<(&'static str, String)> {
 }
 
 fn build_from(files: &[(&str, String)]) -> DesiredState {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).expect("write");
-    }
-    let d = manifest::load(dir.path()).unwrap_or_else(|e| panic!("invalid manifests:\n{e}"));
-    DesiredState::build(&d, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"))
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    DesiredState::of_files(&files)
 }
 
 fn desired() -> DesiredState {
@@ -1206,4 +1202,116 @@ fn build_reuses_the_conversion_validation_made_only_for_the_same_variables() {
     // Other variables: converted again, with them.
     let other = DesiredState::build(&d, &env("2")).expect("builds");
     assert_eq!(image(&other), "nginx:2");
+}
+
+// --- rollouts: deferred and held actions ------------------------------------
+
+const CHAIN: &str = "apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: a}
+spec:
+  compose: {services: {s: {image: a:1}}}
+---
+apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: b}
+spec:
+  dependsOn: [Stack/a]
+  compose: {services: {s: {image: b:1}}}
+---
+apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: c}
+spec:
+  dependsOn: [Stack/b]
+  compose: {services: {s: {image: c:1}}}
+---
+apiVersion: bosun.dev/v1alpha1
+kind: Stack
+metadata: {name: solo}
+spec:
+  compose: {services: {s: {image: solo:1}}}
+";
+
+fn deferred(p: &Plan) -> Vec<(String, String)> {
+    p.deferred
+        .iter()
+        .map(|d| (d.action.name().to_string(), d.reason.clone()))
+        .collect()
+}
+
+const WAIT_A: &str = "waiting for Stack/a to converge (a_s: 0/1 tasks running)";
+const WAIT_B: &str = "waiting for Stack/b to converge";
+
+#[test]
+fn stacks_after_a_converging_stack_are_deferred_and_independent_ones_are_not() {
+    let d = build_from(&[("s.yaml", CHAIN.to_string())]);
+    let mut holds = Holds::default();
+    holds
+        .waiting
+        .insert("a".into(), "a_s: 0/1 tasks running".into());
+    let p = plan(&d, &empty_swarm(), &Options::default().holds(holds));
+    assert_eq!(
+        deferred(&p),
+        [
+            // Everything of b, its default network too, in plan order.
+            ("b_default".to_string(), WAIT_A.to_string()),
+            // b has work left: c waits for it in turn.
+            ("c_default".to_string(), WAIT_B.to_string()),
+            ("b_s".to_string(), WAIT_A.to_string()),
+            ("c_s".to_string(), WAIT_B.to_string()),
+        ]
+    );
+    // The converging stack itself and the independent one go on; the
+    // default networks of b and c wait with their services.
+    let now: Vec<&str> = p.actions.iter().map(Action::name).collect();
+    assert!(now.contains(&"a_s") && now.contains(&"solo_s"), "{now:?}");
+    assert!(
+        !now.iter()
+            .any(|n| n.starts_with("b_") || n.starts_with("c_")),
+        "{now:?}"
+    );
+    assert!(!p.is_empty() && !p.is_done());
+    let text = p.render_text(false);
+    assert!(
+        text.contains("+ service b_s (Stack/b) [deferred: waiting for Stack/a to converge")
+            && text.contains("deferred until the stacks they wait for converge"),
+        "{text}"
+    );
+    let json = p.to_json();
+    assert_eq!(json["deferred"][2]["action"]["name"], "b_s", "{json}");
+    assert_eq!(json["deferred"][2]["reason"], WAIT_A);
+}
+
+#[test]
+fn a_stack_after_one_with_nothing_left_to_do_is_not_deferred() {
+    let d = build_from(&[("s.yaml", CHAIN.to_string())]);
+    let mut swarm = converged(&d);
+    // c's service was changed by hand; b is converged and waits for no one.
+    service_mut(&mut swarm, "c_s").spec["TaskTemplate"]["ContainerSpec"]["Image"] = json!("c:2");
+    let mut holds = Holds::default();
+    holds.waiting.insert("a".into(), String::new());
+    let p = plan(&d, &swarm, &Options::default().holds(holds));
+    assert!(p.deferred.is_empty(), "{:?}", deferred(&p));
+    assert_eq!(only_update(&p).0, "c_s");
+}
+
+#[test]
+fn a_held_stack_keeps_its_service_updates_back_but_not_its_creates() {
+    let d = build_from(&[("s.yaml", CHAIN.to_string())]);
+    let mut swarm = converged(&d);
+    // Swarm rolled a_s back to an older image; b_s was removed by hand.
+    service_mut(&mut swarm, "a_s").spec["TaskTemplate"]["ContainerSpec"]["Image"] = json!("a:0");
+    swarm.services.retain(|s| s.meta.name != "solo_s");
+    let mut holds = Holds::default();
+    holds.held.insert("a".into(), "its rollout failed".into());
+    holds
+        .held
+        .insert("solo".into(), "its rollout failed".into());
+    let p = plan(&d, &swarm, &Options::default().holds(holds));
+    assert_eq!(
+        deferred(&p),
+        [("a_s".to_string(), "its rollout failed".to_string())]
+    );
+    assert_eq!(kinds(&p), ["CreateService solo_s"]);
 }

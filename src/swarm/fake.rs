@@ -241,6 +241,12 @@ impl Fake {
         }
     }
 
+    /// Forget every object of `kind` (the tasks swarm replaced, say); no
+    /// call is recorded.
+    pub fn clear(&self, kind: Kind) {
+        self.lock().objects.remove(&kind);
+    }
+
     /// Every call so far, in order.
     #[must_use]
     pub fn calls(&self) -> Vec<Call> {
