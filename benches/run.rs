@@ -647,7 +647,12 @@ async fn rollout_latency(host: &str, api: &Client, scratch: &Path) -> Vec<Row> {
         let before = b.passes();
         let desired = hand_edit(api, "other_app", &round.to_string()).await;
         let start = Instant::now();
-        took.push(until(api, "other_app", start, &b, |s| s.get("Spec") == Some(&desired)).await);
+        took.push(
+            until(api, "other_app", start, &b, |s| {
+                s.get("Spec") == Some(&desired)
+            })
+            .await,
+        );
         rounds.push(b.settled(before));
         assert_eq!(rollout_state(&b, "stuck"), "progressing");
     }
@@ -660,8 +665,11 @@ async fn rollout_latency(host: &str, api: &Client, scratch: &Path) -> Vec<Row> {
     let (mut spec, mut running, mut rounds) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         // Stuck again, on a new unpullable revision.
-        std::fs::write(&stuck_file, rollout_stack("stuck", &unpullable(round), round))
-            .expect("write");
+        std::fs::write(
+            &stuck_file,
+            rollout_stack("stuck", &unpullable(round), round),
+        )
+        .expect("write");
         let bad = unpullable(round);
         until(api, "stuck_app", Instant::now(), &b, |s| {
             s.pointer("/Spec/TaskTemplate/ContainerSpec/Image") == Some(&Value::from(bad.as_str()))

@@ -854,17 +854,17 @@ fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
         b.log()
     );
     assert_eq!(
-        b.metric("bosun_rollout_duration_seconds_count{outcome=\"failed\"}"),
-        0.0,
+        b.metric("bosun_rollout_duration_seconds_count{outcome=\"failed\"}") as u64,
+        0,
         "superseded, not failed:\n{}",
         b.log()
     );
     // No pass waited for the rollout: every one took well under the
     // 5 minutes it would have.
-    let passes = b.metric("bosun_pass_duration_seconds_count");
-    let quick = b.metric("bosun_pass_duration_seconds_bucket{le=\"30.0\"}");
+    let passes = b.metric("bosun_pass_duration_seconds_count") as u64;
+    let quick = b.metric("bosun_pass_duration_seconds_bucket{le=\"30.0\"}") as u64;
     assert!(
-        passes >= 3.0 && quick == passes,
+        passes >= 3 && quick == passes,
         "{passes} passes, {quick} under 30 s"
     );
     eprintln!(
@@ -884,21 +884,21 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
     let _c = Cleanup(p.clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let logs = tempfile::tempdir().expect("tempdir");
-    let [a, b_, c, d] = ["a", "b", "c", "d"].map(|s| format!("{p}{s}"));
+    let [first, second, broken, behind] = ["a", "b", "c", "d"].map(|s| format!("{p}{s}"));
     // a turns healthy only when the test says so.
     let a_manifest = format!(
-        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {a}}}\nspec:\n  wait: {{enabled: true, timeout: 10m}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 3000}}\n"
+        "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {first}}}\nspec:\n  wait: {{enabled: true, timeout: 10m}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 1s, retries: 3000}}\n"
     );
     let files = [
         ("a.yaml", a_manifest),
         (
             "b.yaml",
-            stack_of(&b_, "app", IMAGE, "{enabled: false}", &[&a]),
+            stack_of(&second, "app", IMAGE, "{enabled: false}", &[&first]),
         ),
         (
             "c.yaml",
             stack_of(
-                &c,
+                &broken,
                 "app",
                 &unpullable(&p),
                 "{enabled: true, timeout: 5s}",
@@ -907,7 +907,7 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
         ),
         (
             "d.yaml",
-            stack_of(&d, "app", IMAGE, "{enabled: false}", &[&c]),
+            stack_of(&behind, "app", IMAGE, "{enabled: false}", &[&broken]),
         ),
     ];
     for (f, text) in &files {
@@ -924,12 +924,16 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
             "10m",
         ],
     );
-    let (a_app, b_app, d_app) = (format!("{a}_app"), format!("{b_}_app"), format!("{d}_app"));
-    let waiting_for_a = format!("waiting for Stack/{a} to converge");
+    let (a_app, b_app, d_app) = (
+        format!("{first}_app"),
+        format!("{second}_app"),
+        format!("{behind}_app"),
+    );
+    let waiting_for_a = format!("waiting for Stack/{first} to converge");
     wait_for("b deferred in /status", REACT, || {
-        let o = object(&bosun, &b_app);
-        o["condition"] == "Deferred"
-            && o["message"]
+        let obj = object(&bosun, &b_app);
+        obj["condition"] == "Deferred"
+            && obj["message"]
                 .as_str()
                 .is_some_and(|m| m.contains(&waiting_for_a))
     });
@@ -949,21 +953,21 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
         text.contains(&format!(
-            "+ service {b_app} (Stack/{b_}) [deferred: {waiting_for_a}"
+            "+ service {b_app} (Stack/{second}) [deferred: {waiting_for_a}"
         )) && text.contains(&format!(
-            "rollout progressing of Stack/{a}: {a_app}: 0/1 tasks running"
+            "rollout progressing of Stack/{first}: {a_app}: 0/1 tasks running"
         )),
         "{text}"
     );
 
     // c fails (5 s timeout); d stays deferred and says why.
     wait_for("c's rollout failed", REACT, || {
-        rollout(&bosun, &c)["state"] == "failed"
+        rollout(&bosun, &broken)["state"] == "failed"
     });
     wait_for("d deferred behind the failed rollout", REACT, || {
         object(&bosun, &d_app)["message"].as_str().is_some_and(|m| {
             m.contains(&format!(
-                "waiting for Stack/{c} to converge (its rollout failed"
+                "waiting for Stack/{broken} to converge (its rollout failed"
             ))
         })
     });
@@ -988,12 +992,12 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
     let failures = bosun
         .log()
         .lines()
-        .filter(|l| l.contains("rollout failed") && l.contains(&format!("stack={c}")))
+        .filter(|l| l.contains("rollout failed") && l.contains(&format!("stack={broken}")))
         .count();
     assert_eq!(failures, 1, "{}", bosun.log());
     assert_eq!(
-        bosun.metric("bosun_rollout_duration_seconds_count{outcome=\"failed\"}"),
-        1.0
+        bosun.metric("bosun_rollout_duration_seconds_count{outcome=\"failed\"}") as u64,
+        1
     );
 }
 

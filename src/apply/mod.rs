@@ -10,10 +10,12 @@
 //! 3. node updates;
 //! 4. services, stack by stack in deploy order, then (with `wait`) until
 //!    the stack's created and updated services have converged (see
-//!    [`wait`](self::wait)); a stack whose action or wait failed fails its
+//!    [`wait`]); a stack whose action or wait failed fails its
 //!    dependents (`dependsOn`, and services using a network, config or
 //!    secret that could not be created), which are skipped; independent
-//!    stacks go on;
+//!    stacks go on. [`Wait::Detach`] (the controller) does not wait: it
+//!    reports the started rollout ([`Report::started`]) and defers the
+//!    stacks that depend on it ([`Outcome::Deferred`]);
 //! 5. prune, in reverse: services, then configs and secrets, then networks
 //!    (again waiting until they are gone). Removals owned by a failed stack
 //!    are skipped.

@@ -219,28 +219,26 @@ where
         // Look now: events are waiting and no pass runs, and no other
         // event is ready at this instant (a burst is looked at once).
         if unseen.is_some() && !activity.is_busy() {
-            match futures::FutureExt::now_or_never(stream.next()) {
-                Some(item) => match take(item, filter) {
+            if let Some(item) = futures::FutureExt::now_or_never(stream.next()) {
+                match take(item, filter) {
                     Taken::Ended => return Forwarded::StreamEnded,
                     Taken::Relevant(what) => {
                         unseen.get_or_insert(what);
-                        continue;
                     }
-                    Taken::Irrelevant => continue,
-                },
-                None => {
-                    let (kind, action, name) = unseen.take().unwrap_or_default();
-                    if check().await {
-                        tracing::info!(%kind, %action, %name, "change by someone else; pass triggered");
-                        if tx.send(Trigger::Event).await.is_err() {
-                            return Forwarded::Closed;
-                        }
-                    } else {
-                        tracing::debug!(%kind, %action, %name, "the swarm matches the manifests: an echo of bosun's own writes");
-                    }
-                    continue;
+                    Taken::Irrelevant => {}
                 }
+                continue;
             }
+            let (kind, action, name) = unseen.take().unwrap_or_default();
+            if check().await {
+                tracing::info!(%kind, %action, %name, "change by someone else; pass triggered");
+                if tx.send(Trigger::Event).await.is_err() {
+                    return Forwarded::Closed;
+                }
+            } else {
+                tracing::debug!(%kind, %action, %name, "the swarm matches the manifests: an echo of bosun's own writes");
+            }
+            continue;
         }
         let item = tokio::select! {
             item = stream.next() => item,

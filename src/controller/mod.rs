@@ -5,6 +5,8 @@
 //! - [`scheduler`]: when passes run (coalescing, resync, backoff, shutdown);
 //! - [`runner`]: the loop itself ([`run`]), wiring sources, Docker
 //!   [`events`], the lease and the HTTP server to the scheduler;
+//! - [`rollouts`]: stack rollouts watched beside the loop (a pass of
+//!   `bosun run` never waits for one);
 //! - [`lease`]: the single-writer lease that several instances against one
 //!   swarm use to agree on who applies;
 //! - [`status`]: what the controller knows about its progress (`/status`);

@@ -2,7 +2,8 @@
 //! does once and `bosun run` does on every trigger.
 //!
 //! load manifests → [`DesiredState::build`] → observe → plan → apply →
-//! observe + plan again (the verification must be empty).
+//! observe + plan again (the verification must have nothing left to do now;
+//! actions deferred behind a rollout are expected).
 //!
 //! The pass never panics and never returns `Err`: every way it can end is a
 //! [`PassOutcome`] that status, metrics and the CLI read. Loading is split

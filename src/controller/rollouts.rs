@@ -1,6 +1,6 @@
 //! Rollouts watched beside the loop (`bosun run`).
 //!
-//! A pass writes services and returns ([`apply::Wait::Detach`]); each stack
+//! A pass writes services and returns ([`Wait::Detach`](crate::apply::Wait::Detach)); each stack
 //! whose services it created or updated, with `wait` enabled, becomes a
 //! rollout here, watched by its own task until it
 //!
@@ -12,19 +12,19 @@
 //!   pass that writes the same revision again (a drift reverted) joins the
 //!   running rollout, deadline unchanged.
 //!
-//! A rollout that ends triggers a pass ([`Trigger::Rollout`]): the stacks
-//! that `dependsOn` it were deferred while it ran ([`Rollouts::holds`]) and
-//! are applied now. A failed rollout is logged once and stays failed for
+//! A rollout that ends triggers a pass ([`Trigger::Rollout`]) when other
+//! stacks `dependsOn` its stack: they were deferred while it ran
+//! ([`Rollouts::holds`]) and are applied now. A failed rollout is logged once and stays failed for
 //! its revision: its dependents stay deferred, and its own service updates
 //! (the rolled-back spec put back) are not sent again until the manifest
 //! changes, so it fails once, not once per pass.
 //!
 //! Each look at a rollout costs two requests plus one per pending service
-//! (its last task error), every [`apply::Options::poll_interval`]. Events
+//! (its last task error), every [`poll_interval`](crate::apply::Options::poll_interval). Events
 //! would not say enough: a task that keeps failing to pull its image emits
 //! no service event at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -46,6 +46,9 @@ use crate::swarm::{Api, Kind, Snapshot};
 pub struct Rollouts<A> {
     api: Arc<A>,
     shared: Arc<Mutex<BTreeMap<String, Entry>>>,
+    /// Stacks that other stacks `dependsOn`: only their rollouts' ends
+    /// trigger a pass.
+    awaited: Arc<Mutex<BTreeSet<String>>>,
     status: StatusHandle,
     metrics: Metrics,
     tx: mpsc::Sender<Trigger>,
@@ -58,6 +61,7 @@ impl<A> Clone for Rollouts<A> {
         Rollouts {
             api: self.api.clone(),
             shared: self.shared.clone(),
+            awaited: self.awaited.clone(),
             status: self.status.clone(),
             metrics: self.metrics.clone(),
             tx: self.tx.clone(),
@@ -162,6 +166,7 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
         Rollouts {
             api,
             shared: Arc::default(),
+            awaited: Arc::default(),
             status,
             metrics,
             tx,
@@ -179,6 +184,11 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
     /// stacks that are gone are stopped and forgotten, failures of an older
     /// revision forgotten.
     pub fn holds(&self, state: &DesiredState) -> Holds {
+        *self.awaited.lock().unwrap_or_else(PoisonError::into_inner) = state
+            .stacks
+            .iter()
+            .flat_map(|s| s.after.iter().cloned())
+            .collect();
         let mut holds = Holds::default();
         let mut entries = self.lock();
         entries.retain(|name, e| {
@@ -234,34 +244,33 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
                     (e.services.clone(), e.deadline, e.cancel.clone())
                 })
             });
-            let (services, deadline, cancel) = match joined {
-                Some(j) => j,
-                None => {
-                    if let Some(old) = entries.get(&name)
-                        && old.state == RolloutState::Progressing
-                    {
-                        old.cancel.cancel();
-                        let took = now.duration_since(old.started);
-                        tracing::info!(stack = %name, after_ms = took.as_millis() as u64, "rollout superseded by a new revision");
-                        self.metrics.rollout_finished("superseded", took);
-                    }
-                    let cancel = self.stop.child_token();
-                    let entry = Entry {
-                        revision: rev,
-                        services: s.services.clone(),
-                        started: now,
-                        started_at: SystemTime::now(),
-                        deadline: now + s.timeout,
-                        timeout: s.timeout,
-                        state: RolloutState::Progressing,
-                        message: "rollout started".to_string(),
-                        took: None,
-                        cancel: cancel.clone(),
-                    };
-                    let out = (entry.services.clone(), entry.deadline, cancel);
-                    entries.insert(name.clone(), entry);
-                    out
+            let (services, deadline, cancel) = if let Some(j) = joined {
+                j
+            } else {
+                if let Some(old) = entries.get(&name)
+                    && old.state == RolloutState::Progressing
+                {
+                    old.cancel.cancel();
+                    let took = now.duration_since(old.started);
+                    tracing::info!(stack = %name, after_ms = took.as_millis() as u64, "rollout superseded by a new revision");
+                    self.metrics.rollout_finished("superseded", took);
                 }
+                let cancel = self.stop.child_token();
+                let entry = Entry {
+                    revision: rev,
+                    services: s.services.clone(),
+                    started: now,
+                    started_at: SystemTime::now(),
+                    deadline: now + s.timeout,
+                    timeout: s.timeout,
+                    state: RolloutState::Progressing,
+                    message: "rollout started".to_string(),
+                    took: None,
+                    cancel: cancel.clone(),
+                };
+                let out = (entry.services.clone(), entry.deadline, cancel);
+                entries.insert(name.clone(), entry);
+                out
             };
             drop(entries);
             let this = self.clone();
@@ -319,7 +328,7 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
                             tracing::info!(stack = %owner.name, took_ms = ms, "rollout converged");
                         }
                         _ => {
-                            tracing::warn!(stack = %owner.name, took_ms = ms, "rollout failed: {message}")
+                            tracing::warn!(stack = %owner.name, took_ms = ms, "rollout failed: {message}");
                         }
                     }
                     self.metrics.rollout_finished(state.as_str(), took);
@@ -328,7 +337,14 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
             };
             self.publish();
             if ended.is_some() {
-                let _ = self.tx.send(Trigger::Rollout).await;
+                let awaited = self
+                    .awaited
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .contains(&owner.name);
+                if awaited {
+                    let _ = self.tx.send(Trigger::Rollout).await;
+                }
                 return;
             }
         }
@@ -405,11 +421,14 @@ mod tests {
     use crate::apply::{self, Outcome};
     use crate::swarm::{Fake, RequestCounter, observe};
 
+    /// Stack `web` (waited for, 30 s) and stack `api`, which depends on it.
     fn web(image: &str) -> String {
         format!(
-            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: web}}\nspec:\n  wait: {{enabled: true, timeout: 30s}}\n  compose: {{services: {{app: {{image: {image}}}}}}}\n"
+            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: web}}\nspec:\n  wait: {{enabled: true, timeout: 30s}}\n  compose: {{services: {{app: {{image: {image}}}}}}}\n---\n{API}"
         )
     }
+
+    const API: &str = "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: api}\nspec:\n  dependsOn: [Stack/web]\n  wait: {enabled: false}\n  compose: {services: {srv: {image: api:1}}}\n";
 
     struct Setup {
         api: Arc<Fake>,
@@ -614,16 +633,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dependent_waits_for_the_rollout_and_goes_once_it_converged() {
         let s = setup();
-        let files = [
-            ("web.yaml", web("web:1")),
-            (
-                "api.yaml",
-                "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {name: api}\nspec:\n  dependsOn: [Stack/web]\n  wait: {enabled: false}\n  compose: {services: {srv: {image: api:1}}}\n"
-                    .to_string(),
-            ),
-        ];
-        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-        let state = DesiredState::of_files(&files);
+        let state = DesiredState::of_files(&[("web.yaml", &web("web:1"))]);
         let first = pass(&s, &state).await;
         assert!(first.deferred()[0].contains("waiting for Stack/web to converge"));
         // A pass while web still rolls out defers api in the plan.
@@ -634,5 +644,17 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         pass(&s, &state).await;
         assert!(s.api.get(Kind::Service, "api_srv").is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rollout_no_stack_waits_for_ends_without_a_pass() {
+        let mut s = setup();
+        let alone = web("web:1").replace(&format!("---\n{API}"), "");
+        let state = DesiredState::of_files(&[("web.yaml", &alone)]);
+        pass(&s, &state).await;
+        running_task(&s.api, "web_app");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(s.status.snapshot().rollouts[0].state, RolloutState::Ready);
+        assert!(s.rx.try_recv().is_err(), "nothing waited for it");
     }
 }

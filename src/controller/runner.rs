@@ -7,7 +7,10 @@
 //!   never changes under a running pass);
 //! - Docker [`events`] (changes bosun did not make);
 //! - the lease: acquire/renew every `renew_every`; gaining it triggers a
-//!   pass.
+//!   pass;
+//! - one watcher per stack rollout ([`Rollouts`]): passes apply with
+//!   [`apply::Wait::Detach`] and return; a rollout that ends triggers a
+//!   pass (its dependents were deferred meanwhile).
 //!
 //! The pass itself ([`Worker::pass`]) loads the revision (once per
 //! revision), keeps the last *valid* desired state in memory and keeps
@@ -314,7 +317,7 @@ fn spawn_events(
     );
     let stop = stop.child_token();
     tasks.spawn(async move {
-        stop.run_until_cancelled(events).await;
+        stop.run_until_cancelled(Box::pin(events)).await;
     });
 }
 
