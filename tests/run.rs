@@ -840,6 +840,20 @@ fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
         replicas(&good) == Some(1)
     });
 
+    // Drift on the stuck stack itself is reverted too, and joins its
+    // rollout (same revision: not superseded).
+    docker(&["service", "update", "-d", "--replicas", "2", &bad]).expect("hand edit");
+    wait_for("the hand scale of sb reverted", REACT, || {
+        replicas(&bad) == Some(1)
+    });
+    assert_eq!(rollout(&b, &sb)["state"], "progressing", "{}", b.status());
+    assert_eq!(
+        b.metric("bosun_rollout_duration_seconds_count{outcome=\"superseded\"}") as u64,
+        0,
+        "a reverted drift joins the rollout:\n{}",
+        b.log()
+    );
+
     // The fix: sb's image corrected in the file.
     write("sb.yaml", stack_of(&sb, "bad", IMAGE, default_wait, &[]));
     let fixed = wait_for("sb converged on the fixed image", REACT, || {
