@@ -172,6 +172,48 @@ impl Drop for Cleanup {
     }
 }
 
+/// What a test that runs bosun on a folder needs: its object name prefix,
+/// the manifest and log folders, and the clean-up of everything named with
+/// the prefix. A [`Bosun`] started from it is declared after it, so it
+/// stops before the clean-up runs.
+struct Scratch {
+    p: String,
+    dir: tempfile::TempDir,
+    logs: tempfile::TempDir,
+    _cleanup: Cleanup,
+}
+
+impl Scratch {
+    /// Prefix from `test`; the test image imported.
+    fn new(test: &str) -> Scratch {
+        busybox_image();
+        let p = prefix(test);
+        Scratch {
+            _cleanup: Cleanup(p.clone()),
+            p,
+            dir: tempfile::tempdir().expect("tempdir"),
+            logs: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join(file), text).expect("write");
+    }
+
+    /// `bosun run --dir` on the folder as instance `name`, resync 10 m:
+    /// passes come from the folder, events and rollouts.
+    fn run(&self, name: &str, extra: &[&str]) -> Bosun {
+        let mut args = vec![
+            "--dir",
+            self.dir.path().to_str().expect("utf-8"),
+            "--resync",
+            "10m",
+        ];
+        args.extend_from_slice(extra);
+        Bosun::start(&self.p, self.logs.path(), name, &args)
+    }
+}
+
 fn stack(name: &str, replicas: u32) -> String {
     format!(
         "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {name}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        deploy: {{replicas: {replicas}}}\n"
@@ -223,51 +265,26 @@ struct OneStack {
     b: Bosun,
     svc: String,
     web: String,
-    p: String,
-    _logs: tempfile::TempDir,
-    dir: tempfile::TempDir,
-    _cleanup: Cleanup,
+    s: Scratch,
 }
 
 impl OneStack {
     /// Prefix and instance name from `test`.
     fn run(test: &str) -> OneStack {
-        busybox_image();
-        let p = prefix(test);
-        let cleanup = Cleanup(p.clone());
-        let dir = tempfile::tempdir().expect("tempdir");
-        let logs = tempfile::tempdir().expect("tempdir");
-        let web = format!("{p}web");
-        std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
-        let b = Bosun::start(
-            &p,
-            logs.path(),
-            test,
-            &[
-                "--dir",
-                dir.path().to_str().expect("utf-8"),
-                "--resync",
-                "10m",
-            ],
-        );
+        let s = Scratch::new(test);
+        let web = format!("{}web", s.p);
+        s.write("web.yaml", &stack(&web, 1));
+        let b = s.run(test, &[]);
         let svc = format!("{web}_app");
         wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
-        OneStack {
-            b,
-            svc,
-            web,
-            p,
-            _logs: logs,
-            dir,
-            _cleanup: cleanup,
-        }
+        OneStack { b, svc, web, s }
     }
 }
 
 #[test]
 fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
     let one = OneStack::run("a");
-    let (p, dir, web, svc, b) = (&one.p, &one.dir, &one.web, &one.svc, &one.b);
+    let (p, dir, web, svc, b) = (&one.s.p, &one.s.dir, &one.web, &one.svc, &one.b);
     let passes_before = b.metric("bosun_passes_total{result=\"success\"}");
     assert!(passes_before >= 1.0);
 
@@ -304,7 +321,7 @@ fn run_converges_folder_changes_adds_prunes_and_counts_passes() {
 #[test]
 fn run_reverts_a_hand_made_change_through_docker_events() {
     let one = OneStack::run("c");
-    let (svc, b, dir, web) = (&one.svc, &one.b, &one.dir, &one.web);
+    let (svc, b, dir, web) = (&one.svc, &one.b, &one.s.dir, &one.web);
     std::fs::write(dir.path().join("web.yaml"), stack(web, 2)).expect("write");
     wait_for("the pass of the change", REACT, || replicas(svc) == Some(2));
     docker(&["service", "update", "-d", "--replicas", "7", svc]).expect("hand edit");
@@ -456,19 +473,14 @@ fn run_follows_a_git_remote_by_poll_and_webhook_and_keeps_the_last_valid_revisio
 
 #[test]
 fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
-    busybox_image();
-    let p = prefix("d");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
-    let web = format!("{p}web");
+    let scratch = Scratch::new("d");
+    let web = format!("{}web", scratch.p);
     let svc = format!("{web}_app");
-    std::fs::write(dir.path().join("web.yaml"), stack(&web, 1)).expect("write");
-    let d = dir.path().to_str().expect("utf-8");
-    let args = ["--dir", d, "--resync", "10m", "--lease-duration", "6s"];
-    let one = Bosun::start(&p, logs.path(), "one", &args);
+    scratch.write("web.yaml", &stack(&web, 1));
+    let args = ["--lease-duration", "6s"];
+    let one = scratch.run("one", &args);
     wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
-    let two = Bosun::start(&p, logs.path(), "two", &args);
+    let two = scratch.run("two", &args);
     wait_for("both report the lease", REACT, || {
         two.status()["lease"]["holder"] == "one" && one.status()["lease"]["held"] == true
     });
@@ -485,7 +497,7 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
             .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
             .sum()
     };
-    std::fs::write(dir.path().join("web.yaml"), stack(&web, 2)).expect("write");
+    scratch.write("web.yaml", &stack(&web, 2));
     wait_for("2 replicas", REACT, || replicas(&svc) == Some(2));
     std::thread::sleep(Duration::from_secs(1));
     assert!(writes(&one) >= 1.0);
@@ -497,7 +509,7 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
         two.status()["lease"]["held"] == true
     });
     eprintln!("takeover after {:?}", start.elapsed());
-    std::fs::write(dir.path().join("web.yaml"), stack(&web, 3)).expect("write");
+    scratch.write("web.yaml", &stack(&web, 3));
     wait_for("two converges a change", REACT, || {
         replicas(&svc) == Some(3)
     });
@@ -511,50 +523,30 @@ fn run_lets_only_the_lease_holder_apply_and_hands_over_when_it_dies() {
 struct SlowPass {
     b: Bosun,
     p: String,
-    _logs: tempfile::TempDir,
-    _dir: tempfile::TempDir,
-    _cleanup: Cleanup,
+    _s: Scratch,
 }
 
 impl SlowPass {
     fn start(test: &str, grace: &str) -> SlowPass {
-        busybox_image();
-        let p = prefix(test);
-        let cleanup = Cleanup(p.clone());
-        let dir = tempfile::tempdir().expect("tempdir");
-        let logs = tempfile::tempdir().expect("tempdir");
+        let s = Scratch::new(test);
+        let p = s.p.clone();
         let web = format!("{p}web");
-        let manifest = format!(
-            "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        stop_grace_period: {grace}\n"
+        s.write(
+            "web.yaml",
+            &format!(
+                "apiVersion: bosun.dev/v1alpha1\nkind: Stack\nmetadata: {{name: {web}}}\nspec:\n  wait: {{enabled: false}}\n  compose:\n    services:\n      app:\n        image: {IMAGE}\n        command: [sleep, '3600']\n        stop_grace_period: {grace}\n"
+            ),
         );
-        let file = dir.path().join("web.yaml");
-        std::fs::write(&file, manifest).expect("write");
         // A folder left empty is refused (nothing is pruned): another stack
         // stays.
-        std::fs::write(dir.path().join("keep.yaml"), stack(&format!("{p}keep"), 0)).expect("write");
-        let b = Bosun::start(
-            &p,
-            logs.path(),
-            "e",
-            &[
-                "--dir",
-                dir.path().to_str().expect("utf-8"),
-                "--resync",
-                "10m",
-            ],
-        );
+        s.write("keep.yaml", &stack(&format!("{p}keep"), 0));
+        let b = s.run("e", &[]);
         let svc = format!("{web}_app");
         wait_for("the task running", REACT, || running(&svc) == "1/1");
-        std::fs::remove_file(&file).expect("rm");
+        std::fs::remove_file(s.dir.path().join("web.yaml")).expect("rm");
         // The service is gone, its task is not: the pass waits for it.
         wait_for("the pass to be pruning", REACT, || replicas(&svc).is_none());
-        SlowPass {
-            b,
-            p,
-            _logs: logs,
-            _dir: dir,
-            _cleanup: cleanup,
-        }
+        SlowPass { b, p, _s: s }
     }
 }
 
@@ -788,33 +780,18 @@ fn image_of(service: &str) -> String {
 /// supersedes the stuck rollout and converges at once.
 #[test]
 fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
-    busybox_image();
-    let p = prefix("s");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
+    let scratch = Scratch::new("s");
+    let p = &scratch.p;
     let (sa, sb) = (format!("{p}sa"), format!("{p}sb"));
     let (good, bad) = (format!("{sa}_good"), format!("{sb}_bad"));
     let default_wait = "{enabled: true}";
-    let write = |file: &str, text: String| {
-        std::fs::write(dir.path().join(file), text).expect("write");
-    };
+    let write = |file: &str, text: String| scratch.write(file, &text);
     write("sa.yaml", stack_of(&sa, "good", IMAGE, default_wait, &[]));
     write(
         "sb.yaml",
-        stack_of(&sb, "bad", &unpullable(&p), default_wait, &[]),
+        stack_of(&sb, "bad", &unpullable(p), default_wait, &[]),
     );
-    let b = Bosun::start(
-        &p,
-        logs.path(),
-        "s",
-        &[
-            "--dir",
-            dir.path().to_str().expect("utf-8"),
-            "--resync",
-            "10m",
-        ],
-    );
+    let b = scratch.run("s", &[]);
     wait_for("sa converged", REACT, || running(&good) == "1/1");
     wait_for(
         "sb progressing with its task error in /status",
@@ -893,11 +870,8 @@ fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
 /// failure is reported once.
 #[test]
 fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() {
-    busybox_image();
-    let p = prefix("f");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
+    let scratch = Scratch::new("f");
+    let p = &scratch.p;
     let [first, second, broken, behind] = ["a", "b", "c", "d"].map(|s| format!("{p}{s}"));
     // a turns healthy only when the test says so.
     let a_manifest = format!(
@@ -914,7 +888,7 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
             stack_of(
                 &broken,
                 "app",
-                &unpullable(&p),
+                &unpullable(p),
                 "{enabled: true, timeout: 5s}",
                 &[],
             ),
@@ -925,19 +899,9 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
         ),
     ];
     for (f, text) in &files {
-        std::fs::write(dir.path().join(f), text).expect("write");
+        scratch.write(f, text);
     }
-    let bosun = Bosun::start(
-        &p,
-        logs.path(),
-        "f",
-        &[
-            "--dir",
-            dir.path().to_str().expect("utf-8"),
-            "--resync",
-            "10m",
-        ],
-    );
+    let bosun = scratch.run("f", &[]);
     let (a_app, b_app, d_app) = (
         format!("{first}_app"),
         format!("{second}_app"),
@@ -960,7 +924,7 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
     // `bosun plan` says the same.
     let out = cli::bosun()
         .args(["plan", "--no-prune"])
-        .arg(dir.path())
+        .arg(scratch.dir.path())
         .output()
         .expect("bosun plan");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1019,34 +983,20 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
 /// within seconds, not after the rollout's 10 minute timeout.
 #[test]
 fn run_stops_within_seconds_on_sigterm_while_a_rollout_is_stuck() {
-    busybox_image();
-    let p = prefix("t");
-    let _c = Cleanup(p.clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let logs = tempfile::tempdir().expect("tempdir");
+    let scratch = Scratch::new("t");
+    let p = &scratch.p;
     let web = format!("{p}web");
-    std::fs::write(
-        dir.path().join("web.yaml"),
-        stack_of(
+    scratch.write(
+        "web.yaml",
+        &stack_of(
             &web,
             "app",
-            &unpullable(&p),
+            &unpullable(p),
             "{enabled: true, timeout: 10m}",
             &[],
         ),
-    )
-    .expect("write");
-    let mut b = Bosun::start(
-        &p,
-        logs.path(),
-        "t",
-        &[
-            "--dir",
-            dir.path().to_str().expect("utf-8"),
-            "--resync",
-            "10m",
-        ],
     );
+    let mut b = scratch.run("t", &[]);
     wait_for("the rollout progressing", REACT, || {
         rollout(&b, &web)["state"] == "progressing"
     });
@@ -1055,6 +1005,6 @@ fn run_stops_within_seconds_on_sigterm_while_a_rollout_is_stuck() {
     let took = start.elapsed();
     assert_eq!(status.code(), Some(0), "{}", b.log());
     assert!(took < Duration::from_secs(30), "stopped after {took:?}");
-    assert_eq!(lease_holder(&p), "", "the lease is released");
+    assert_eq!(lease_holder(p), "", "the lease is released");
     eprintln!("stopped {took:?} after SIGTERM");
 }

@@ -64,6 +64,15 @@ async fn pass(fake: &Fake, desired: &DesiredState, opts: &Options) -> Result<Rep
     apply(fake, &p, desired, &snap, opts).await
 }
 
+/// How the action on the object `name` ended.
+fn outcome_of(report: &Report, name: &str) -> Option<Outcome> {
+    report
+        .actions
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.outcome.clone())
+}
+
 fn writes(fake: &Fake) -> Vec<String> {
     fake.calls()
         .iter()
@@ -386,13 +395,7 @@ async fn a_timed_out_wait_names_the_service_and_skips_dependents_only() {
             .contains("db_pg: 0/1 tasks running; last task error: \"No such image: postgres:16\""),
         "{failures:?}"
     );
-    let outcome = |name: &str| {
-        report
-            .actions
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.outcome.clone())
-    };
+    let outcome = |name: &str| outcome_of(report, name);
     assert!(
         matches!(outcome("api_srv"), Some(Outcome::Skipped(w)) if w.contains("Stack/db")),
         "{report}"
@@ -746,13 +749,7 @@ async fn detached_apply_starts_the_rollout_defers_dependents_and_goes_on_with_th
         .map(|(n, _)| n.as_str())
         .collect();
     assert_eq!(names, ["db_pg"]);
-    let outcome = |name: &str| {
-        report
-            .actions
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.outcome.clone())
-    };
+    let outcome = |name: &str| outcome_of(&report, name);
     assert_eq!(
         outcome("api_srv"),
         Some(Outcome::Deferred(

@@ -718,6 +718,10 @@ impl Worker {
             s.record_pass(pass);
             if out.result != PassResult::Invalid && (out.result == PassResult::Success || !out.objects.is_empty()) {
                 s.objects.clone_from(&out.objects);
+                // Conditions of rollouts in progress or failed over the
+                // pass's own, in the same update: no reader sees one
+                // without the other.
+                self.rollouts.overlay(&mut s.objects);
             }
             // While the source's revision is invalid, say so even when the
             // last valid one was enforced fine.
@@ -727,8 +731,6 @@ impl Worker {
                 ));
             }
         });
-        // Conditions of rollouts in progress or failed over the pass's own.
-        self.rollouts.publish();
         self.metrics.pass_finished(out.result, duration);
         if out.result == PassResult::Success {
             let now = SystemTime::now()
