@@ -3,7 +3,8 @@
 # dockerd, and a single-node swarm. Idempotent; safe to run again.
 #
 # Installs (apt, only what is missing): docker.io (dockerd), busybox-static
-# (test images), iptables, iproute2, util-linux (nsenter/unshare), git, curl.
+# (test images), iptables, iproute2, util-linux (nsenter/unshare), git, curl,
+# keepalived (its `--config-test` checks the rendered VipPolicy files).
 # Starts dockerd in the background when no daemon answers on
 # /var/run/docker.sock (log: /var/log/bosun-dockerd.log), then runs
 # `docker swarm init` when this node is not in a swarm yet.
@@ -24,6 +25,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
+command -v keepalived >/dev/null || need+=(keepalived)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod sandbox;
 pub mod source;
 pub mod swarm;
+pub mod vip;
 pub mod yaml;
 
 pub use controller::{PassOptions, PassOutcome, RunConfig, Shutdown, run_pass};

@@ -22,6 +22,7 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod validate;
+pub mod vip;
 
 /// GitOps operator for Docker Swarm.
 #[derive(Debug, Parser)]
@@ -68,6 +69,8 @@ pub enum Command {
     Schema(schema::Args),
     /// A real multi-node swarm on this host, one dockerd per node.
     Sandbox(sandbox::Args),
+    /// Virtual IPs: render the keepalived configurations of `VipPolicy`.
+    Vip(vip::Args),
 }
 
 /// `print!` to stdout, returning `io::Result<()>`; output nobody reads any
@@ -189,6 +192,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Reconcile(args) => reconcile::run(&args, &cli.allow_path),
         Command::Run(args) => run::run(&args, &cli.allow_path),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Vip(args) => vip::run(&args, &cli.allow_path),
     }
 }
 
