@@ -36,7 +36,7 @@ mod sandbox;
 mod schema;
 // Folder and git sources against real files and a local bare repository; needs a git binary, no daemon.
 mod source;
-// `VipPolicy` rendered into keepalived.conf: golden files, `keepalived --config-test` in a network namespace (root, unshare, ip, keepalived), `bosun vip render`; no daemon.
+// `VipPolicy` rendered into keepalived.conf: golden files, `keepalived --config-test` in a network namespace (root, unshare, ip, keepalived), `bosun vip render`; `bosun vip check docker` needs the test daemon.
 mod vip;
 // Helpers the modules share: the bosun and docker runners, the corpus cases, snapshots, sandboxes.
 mod support;

@@ -304,3 +304,31 @@ fn vip_render_masks_the_password_unless_asked_and_prints_one_node_bare() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `bosun vip check docker` against the test daemon's socket (the Engine's
+/// `/_ping`), and against a socket that is not there.
+#[test]
+fn vip_check_docker_asks_the_engine_through_its_socket() {
+    let check = |socket: &str| {
+        cli::bosun()
+            .args(["vip", "check", "docker", "--socket", socket])
+            .output()
+            .expect("bosun vip check")
+    };
+    let alive = check("/var/run/docker.sock");
+    assert_eq!(
+        alive.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&alive.stderr)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gone = dir.path().join("docker.sock");
+    let dead = check(gone.to_str().expect("utf-8"));
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&dead.stderr).starts_with("unhealthy: cannot connect to"),
+        "{}",
+        String::from_utf8_lossy(&dead.stderr)
+    );
+}

@@ -107,7 +107,7 @@ pub struct Args {
     pub scope: Option<String>,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     s.parse::<crate::manifest::duration::Duration>()
         .map(|d| d.get())
         .map_err(|e| e.to_string())

@@ -21,6 +21,8 @@ pub struct Args {
 pub enum Command {
     /// Print each node's keepalived.conf (the password masked).
     Render(RenderArgs),
+    /// One health check, as keepalived runs it: exit 0 healthy, 1 not.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +49,7 @@ pub struct RenderArgs {
 pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
     match &args.command {
         Command::Render(r) => render(r, allow),
+        Command::Check(c) => check(c),
     }
 }
 
@@ -180,4 +183,56 @@ fn password(
         .password_env
         .as_ref()
         .and_then(|var| env.get(var).cloned()))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(subcommand)]
+    pub what: Check,
+    /// Give up after this long.
+    #[arg(long, global = true, default_value = "2s", value_parser = super::run::duration)]
+    pub timeout: std::time::Duration,
+}
+
+/// What `bosun vip check` checks (keepalived runs it as a `vrrp_script`:
+/// exit 0 healthy, 1 not).
+#[derive(Debug, clap::Subcommand)]
+pub enum Check {
+    /// dockerd answers `GET /_ping` on its socket.
+    Docker {
+        #[arg(long, default_value = "/var/run/docker.sock")]
+        socket: PathBuf,
+    },
+    /// An HTTP GET of URL (http://) answers 2xx, or `--status`.
+    Http {
+        url: String,
+        #[arg(long)]
+        status: Option<u16>,
+    },
+    /// A TCP connection to HOST:PORT succeeds.
+    Tcp { address: String },
+}
+
+fn check(args: &CheckArgs) -> super::Result {
+    match crate::vip::check::run(&args.what.as_probe(), args.timeout) {
+        Ok(()) => Ok(Exit::Success),
+        Err(why) => {
+            crate::errln!("unhealthy: {why}")?;
+            Ok(Exit::Differences)
+        }
+    }
+}
+
+impl Check {
+    fn as_probe(&self) -> crate::vip::check::Probe {
+        use crate::vip::check::Probe;
+        match self {
+            Check::Docker { socket } => Probe::Docker(socket.clone()),
+            Check::Http { url, status } => Probe::Http {
+                url: url.clone(),
+                status: *status,
+            },
+            Check::Tcp { address } => Probe::Tcp(address.clone()),
+        }
+    }
 }

@@ -28,6 +28,8 @@ use std::fmt::{self, Write as _};
 
 use crate::manifest::{CheckType, Role, VipCheck, VipPolicySpec};
 
+pub mod check;
+
 /// The priority of the first selected node the policy does not list, when
 /// it lists none.
 pub const DEFAULT_TOP_PRIORITY: i64 = 100;
