@@ -146,13 +146,13 @@ spec:
   advertInterval: 1
   nodes:
     selector: {role: manager}
-    priorities: {swarm1: 200, swarm2: 100, swarm3: 50}
+    priorities: {swarm1: 110, swarm2: 100, swarm3: 90}
   unicast: true
   preempt: true
   auth: {passwordFile: vip.pass}
   checks:
     - {name: docker, type: docker, interval: 1, weight: 20}
-    - {name: traefik, type: http, url: \"http://127.0.0.1:8080/ping\", interval: 30, weight: 10}
+    - {name: traefik, type: http, url: \"http://127.0.0.1:8080/ping\", interval: 30, weight: 15}
     - {name: api, type: tcp, address: \"127.0.0.1:443\"}
     - {name: custom, type: script, script: \"/check.sh\", interval: 5, weight: -30, fall: 2, rise: 2}
   image: bosun/keepalived:2.2

@@ -60,7 +60,7 @@ fn render(dir: &Path, nodes: &[(&str, &str)], checker: &str) -> Vec<File> {
         ) {
             out.push(File {
                 policy: policy.name().to_string(),
-                interface: spec.interface.clone(),
+                interface: spec.interface_of(&r.hostname).to_string(),
                 r,
             });
         }
@@ -249,6 +249,46 @@ fn edge_cases_render_nopreempt_derived_priorities_custom_scripts_and_no_checks()
     config_test(&render(dir.path(), FIVE, checker()));
 }
 
+const V3: &str = "apiVersion: bosun.dev/v1alpha1
+kind: VipPolicy
+metadata: {name: fast}
+spec:
+  address: 172.30.2.250/24
+  interface: eth0
+  virtualRouterId: 79
+  advertInterval: 0.1
+  nodes:
+    priorities: {a: 20, b: 10}
+    interfaces: {b: eno1}
+  checks:
+    - {name: web, type: http, url: 'http://127.0.0.1:8080/', interval: 1, weight: -15}
+";
+
+/// `VRRPv3` with a sub-second interval, and a node whose interface differs.
+#[test]
+fn a_fractional_interval_renders_vrrp3_and_a_node_keeps_its_own_interface() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("vip.yaml"), V3).expect("write");
+    let nodes = [("a", "172.30.2.11"), ("b", "172.30.2.12")];
+    let rendered = render(dir.path(), &nodes, vip::CHECKER);
+    golden("vrrp3", &rendered);
+    let (a, b) = (&rendered[0].r.config, &rendered[1].r.config);
+    assert!(
+        a.contains("    version 3\n") && a.contains("    advert_int 0.1\n"),
+        "{a}"
+    );
+    assert!(
+        a.contains("    interface eth0\n") && a.contains("172.30.2.250/24 dev eth0"),
+        "{a}"
+    );
+    assert!(
+        b.contains("    interface eno1\n") && b.contains("172.30.2.250/24 dev eno1"),
+        "{b}"
+    );
+    assert!(a.contains("    weight -15\n"), "{a}");
+    config_test(&render(dir.path(), &nodes, checker()));
+}
+
 #[test]
 fn vip_render_masks_the_password_unless_asked_and_prints_one_node_bare() {
     let dir = example("homelab-ha");
@@ -331,4 +371,23 @@ fn vip_check_docker_asks_the_engine_through_its_socket() {
         "{}",
         String::from_utf8_lossy(&dead.stderr)
     );
+}
+
+/// The warning `examples/homelab-ha/README.md` quotes.
+#[test]
+fn homelab_ha_validates_with_the_weight_warning_its_readme_explains() {
+    let out = cli::bosun()
+        .arg("validate")
+        .arg(example("homelab-ha"))
+        .output()
+        .expect("bosun validate");
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let readme =
+        std::fs::read_to_string(example("homelab-ha").join("README.md")).expect("README.md");
+    let quoted = readme
+        .lines()
+        .find(|l| l.starts_with("vip.yaml:35:7: warning:"))
+        .expect("the README quotes the warning");
+    assert!(stderr.contains(quoted), "{stderr}\n---\n{quoted}");
 }

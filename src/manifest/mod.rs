@@ -50,7 +50,7 @@ pub use node_labels::{Availability, NodeLabelRule, NodeLabelsSpec};
 pub use placement::{Constraint, ConstraintOp, PlacementPolicySpec, Preference, ServiceSelector};
 pub use stack::{ResolveImage, StackSpec, Wait};
 pub(crate) use validate::normalize;
-pub use vip::{CheckType, VipAuth, VipCheck, VipNodes, VipPolicySpec};
+pub use vip::{CheckType, Seconds, VipAuth, VipCheck, VipNodes, VipPolicySpec, weight_analysis};
 
 /// The one API version this build understands.
 pub const API_VERSION: &str = "bosun.dev/v1alpha1";

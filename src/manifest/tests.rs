@@ -130,7 +130,7 @@ fn vip_policy_defaults_follow_keepalived_and_swarm() {
     )
     .unwrap();
     let v = &d.vip_policies[0].spec;
-    assert_eq!(v.advert_interval, 1);
+    assert_eq!(v.advert_interval, crate::manifest::Seconds(1.0));
     assert!(v.unicast && v.preempt);
     assert_eq!(v.image, "bosun/keepalived:2.2");
     assert_eq!(v.nodes.selector.role, Some(Role::Manager));
@@ -446,6 +446,60 @@ fn vip_rules() {
     );
     let w = warnings(one("VipPolicy", &vip("").replace("12", "51")));
     assert!(w.contains("51 is the default"), "{w}");
+}
+
+#[test]
+fn vip_fractional_intervals_are_vrrp3_in_hundredths_without_authentication() {
+    assert!(one("VipPolicy", &vip("  advertInterval: 0.25\n")).is_ok());
+    assert_error(
+        one("VipPolicy", &vip("  advertInterval: 0.125\n")),
+        "hundredths of a second up to 40.95, got 0.125",
+    );
+    assert_error(
+        one("VipPolicy", &vip("  advertInterval: 300\n")),
+        "at most 255 seconds",
+    );
+    assert_error(
+        one(
+            "VipPolicy",
+            &vip("  advertInterval: 0.5\n  auth: {passwordEnv: VIP_PASS}\n"),
+        ),
+        "VRRPv3 (the fractional advertInterval 0.5) has no authentication",
+    );
+    assert_error(
+        one(
+            "VipPolicy",
+            &vip("  nodes: {interfaces: {swarm3: 'en 1'}}\n"),
+        ),
+        "`en 1` is not a valid interface name",
+    );
+}
+
+/// The `homelab-ha` numbers: with dockerd dead on the 200 node its
+/// priority is 210, the healthy 100 node has 130: the address stays.
+#[test]
+fn vip_weight_analysis_warns_when_a_failing_check_cannot_move_the_address() {
+    let homelab = "  nodes: {priorities: {swarm1: 200, swarm2: 100, swarm3: 50}}\n  checks:\n    - {name: docker, type: docker, weight: 20}\n    - {name: traefik, type: http, url: 'http://127.0.0.1:8080/ping', weight: 10}\n";
+    let w = warnings(one("VipPolicy", &vip(homelab)));
+    assert!(
+        w.contains("spec.checks[0].weight: when `docker` fails on swarm1 (priority 230 while healthy) its priority is 210, not below swarm2's 130: the address stays on swarm1; use weight 101 or beyond"),
+        "{w}"
+    );
+    assert!(w.contains("when `traefik` fails on swarm1"), "{w}");
+    // Weights that do move it, a weight 0 (FAULT), and a negative weight
+    // large enough: no warning.
+    let moving = "  nodes: {priorities: {a: 110, b: 100}}\n  checks:\n    - {name: docker, type: docker, weight: 20}\n    - {name: f, type: docker, weight: 0}\n    - {name: n, type: docker, weight: -30}\n";
+    let w = warnings(one("VipPolicy", &vip(moving)));
+    assert!(!w.contains("stays on"), "{w}");
+    // A negative weight too small to move it says which one would.
+    let small = "  nodes: {priorities: {a: 20, b: 10}}\n  checks:\n    - {name: n, type: docker, weight: -5}\n";
+    let w = warnings(one("VipPolicy", &vip(small)));
+    assert!(
+        w.contains(
+            "its priority is 15, not below b's 10: the address stays on a; use weight -11 or beyond"
+        ),
+        "{w}"
+    );
 }
 
 #[test]

@@ -29,10 +29,12 @@ pub struct VipPolicySpec {
     /// default to 51: pick another).
     #[schemars(range(min = 1, max = 255))]
     pub virtual_router_id: i64,
-    /// VRRP advertisement interval in seconds; the same on every node. Default 1.
-    #[serde(default = "one")]
-    #[schemars(range(min = 1))]
-    pub advert_interval: i64,
+    /// VRRP advertisement interval in seconds; the same on every node.
+    /// Default 1. A fraction (e.g. `0.1`, in steps of 0.01) switches to
+    /// `VRRPv3` for sub-second failover: adverts every 100 ms cost ten
+    /// packets a second per node, and `VRRPv3` has no authentication.
+    #[serde(default = "one_second")]
+    pub advert_interval: Seconds,
     /// Which nodes take part, and their priorities. Default: the managers.
     #[serde(default)]
     pub nodes: VipNodes,
@@ -58,6 +60,45 @@ pub struct VipPolicySpec {
     pub image: String,
 }
 
+/// Seconds, possibly fractional.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Seconds(#[schemars(range(min = 0.01))] pub f64);
+
+// Validation refuses what is not a positive finite number, so equality on
+// the manifest's value is total where it matters.
+impl Eq for Seconds {}
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl VipPolicySpec {
+    /// The address, when it parses.
+    #[must_use]
+    pub fn cidr(&self) -> Option<Cidr> {
+        Cidr::parse(&self.address).ok()
+    }
+
+    /// `VRRPv3`, for an advertisement interval that is not a whole number of
+    /// seconds (keepalived's `VRRPv2` counts whole seconds only).
+    #[must_use]
+    pub fn vrrp3(&self) -> bool {
+        self.advert_interval.0.fract() != 0.0
+    }
+
+    /// The interface carrying the address on `hostname`.
+    #[must_use]
+    pub fn interface_of(&self, hostname: &str) -> &str {
+        self.nodes
+            .interfaces
+            .get(hostname)
+            .map_or(self.interface.as_str(), String::as_str)
+    }
+}
+
 /// The nodes sharing the address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -70,6 +111,10 @@ pub struct VipNodes {
     /// listed one, in hostname order.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub priorities: BTreeMap<String, i64>,
+    /// Interfaces by hostname, where a node's differs from `interface`
+    /// (e.g. `{swarm3: eno1}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interfaces: BTreeMap<String, String>,
 }
 
 impl Default for VipNodes {
@@ -77,6 +122,7 @@ impl Default for VipNodes {
         VipNodes {
             selector: managers(),
             priorities: BTreeMap::new(),
+            interfaces: BTreeMap::new(),
         }
     }
 }
@@ -156,6 +202,10 @@ fn one() -> i64 {
     1
 }
 
+fn one_second() -> Seconds {
+    Seconds(1.0)
+}
+
 fn two() -> i64 {
     2
 }
@@ -173,14 +223,6 @@ fn managers() -> NodeSelector {
 
 fn default_image() -> String {
     "bosun/keepalived:2.2".into()
-}
-
-impl VipPolicySpec {
-    /// The address, when it parses.
-    #[must_use]
-    pub fn cidr(&self) -> Option<Cidr> {
-        Cidr::parse(&self.address).ok()
-    }
 }
 
 impl Spec for VipPolicySpec {
@@ -217,18 +259,14 @@ impl Rules for VipPolicySpec {
             }
             Ok(_) => {}
         }
-        let iface = spec.interface.as_str();
-        if iface.is_empty()
-            || iface.len() > 15
-            || iface.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
-        {
-            cx.error(
-            obj,
-            "spec.interface",
-            format!(
-                "`{iface}` is not a valid interface name (1–15 characters, no spaces, `/` or `:`)"
-            ),
-        );
+        check_interface(obj, Path::parse("spec.interface"), &spec.interface, cx);
+        for (host, iface) in &spec.nodes.interfaces {
+            check_interface(
+                obj,
+                Path::parse("spec.nodes.interfaces").key(host),
+                iface,
+                cx,
+            );
         }
         let vrid = spec.virtual_router_id;
         if !(1..=255).contains(&vrid) {
@@ -244,16 +282,7 @@ impl Rules for VipPolicySpec {
             "51 is the default of many keepalived images and collides easily on a shared L2; pick another",
         );
         }
-        if spec.advert_interval < 1 {
-            cx.error(
-                obj,
-                "spec.advertInterval",
-                format!(
-                    "must be greater than 0 seconds, got {}",
-                    spec.advert_interval
-                ),
-            );
-        }
+        check_advert_interval(obj, cx);
         check_selector(
             obj,
             &Path::parse("spec.nodes.selector"),
@@ -283,6 +312,16 @@ impl Rules for VipPolicySpec {
             check_auth(obj, auth, cx);
         }
         check_checks(obj, cx);
+        let listed: Vec<(&str, i64)> = spec
+            .nodes
+            .priorities
+            .iter()
+            .filter(|(_, p)| (1..=254).contains(*p))
+            .map(|(h, p)| (h.as_str(), *p))
+            .collect();
+        for (field, message) in weight_analysis(spec, &listed) {
+            cx.warning(obj, Path::parse(&field), message);
+        }
         if !spec.preempt && spec.checks.iter().any(|c| c.weight != 0) {
             cx.warning(
             obj,
@@ -297,6 +336,56 @@ impl Rules for VipPolicySpec {
                 "must not be empty (default `bosun/keepalived:2.2`)",
             );
         }
+    }
+}
+
+fn check_interface(obj: &VipPolicy, path: Path, iface: &str, cx: &mut Cx) {
+    if iface.is_empty()
+        || iface.len() > 15
+        || iface.contains(|c: char| c.is_whitespace() || c == '/' || c == ':')
+    {
+        cx.error(
+            obj,
+            path,
+            format!(
+                "`{iface}` is not a valid interface name (1–15 characters, no spaces, `/` or `:`)"
+            ),
+        );
+    }
+}
+
+/// keepalived's limits: `VRRPv2` whole seconds 1–255; `VRRPv3` centiseconds up
+/// to 40.95 s, and no authentication.
+fn check_advert_interval(obj: &VipPolicy, cx: &mut Cx) {
+    let spec = &obj.spec;
+    let secs = spec.advert_interval.0;
+    let path = "spec.advertInterval";
+    if !secs.is_finite() || secs <= 0.0 {
+        cx.error(
+            obj,
+            path,
+            format!("must be greater than 0 seconds, got {secs}"),
+        );
+    } else if !spec.vrrp3() {
+        if secs > 255.0 {
+            cx.error(
+                obj,
+                path,
+                format!("must be at most 255 seconds, got {secs}"),
+            );
+        }
+    } else if secs > 40.95 || ((secs * 100.0).round() - secs * 100.0).abs() > 1e-9 {
+        cx.error(
+            obj,
+            path,
+            format!("a fractional interval (VRRPv3) is counted in hundredths of a second up to 40.95, got {secs}"),
+        );
+    } else if spec.auth.is_some() {
+        cx.error(
+            obj,
+            "spec.auth",
+            format!("VRRPv3 (the fractional advertInterval {secs}) has no authentication: remove `auth`, or use whole seconds"),
+        );
     }
 }
 
@@ -482,4 +571,64 @@ fn check_checks(obj: &VipPolicy, cx: &mut Cx) {
             );
         }
     }
+}
+
+/// Checks whose failure on the node that holds the address cannot move it:
+/// `(field, message with the numbers and a fix)`. `nodes` are
+/// `(hostname, base priority)`; the holder is the node with the highest
+/// priority when every check passes (keepalived adds a positive weight
+/// while its check passes, a negative one while it fails; weight 0 puts a
+/// failing node in FAULT, which always moves the address).
+#[must_use]
+pub fn weight_analysis(spec: &VipPolicySpec, nodes: &[(&str, i64)]) -> Vec<(String, String)> {
+    let healthy = |base: i64, checks: &[VipCheck]| -> i64 {
+        base + checks.iter().map(|c| c.weight.max(0)).sum::<i64>()
+    };
+    let mut out = Vec::new();
+    if nodes.len() < 2 || !spec.preempt {
+        return out;
+    }
+    let mut ranked: Vec<(&str, i64)> = nodes
+        .iter()
+        .map(|(h, p)| (*h, healthy(*p, &spec.checks)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let (holder, top) = ranked[0];
+    let (next, _) = ranked[1];
+    let base = |host: &str| nodes.iter().find(|(h, _)| *h == host).map_or(0, |n| n.1);
+    // With `checks` as they are but check `i`'s weight `w`: the holder's
+    // priority while `i` fails, and the next node's while all pass.
+    let when_failing = |i: usize, w: i64| -> (i64, i64) {
+        let mut checks = spec.checks.clone();
+        checks[i].weight = w;
+        let failed = healthy(base(holder), &checks) - w.max(0) + w.min(0);
+        (failed, healthy(base(next), &checks))
+    };
+    for (i, check) in spec.checks.iter().enumerate() {
+        if check.weight == 0 {
+            continue;
+        }
+        let (failed, other) = when_failing(i, check.weight);
+        if failed < other {
+            continue;
+        }
+        let fix = (1..=253)
+            .map(|w| if check.weight > 0 { w } else { -w })
+            .find(|&w| {
+                let (f, o) = when_failing(i, w);
+                f < o
+            })
+            .map_or_else(
+                || "use weight 0: a failing check then puts the node in FAULT".to_string(),
+                |w| format!("use weight {w} or beyond, or weight 0 (a failing check then puts the node in FAULT)"),
+            );
+        out.push((
+            format!("spec.checks[{i}].weight"),
+            format!(
+                "when `{}` fails on {holder} (priority {top} while healthy) its priority is {failed}, not below {next}'s {other}: the address stays on {holder}; {fix}",
+                check.name
+            ),
+        ));
+    }
+    out
 }

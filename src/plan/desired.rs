@@ -80,6 +80,9 @@ pub struct DesiredState {
     pub node_rules: Vec<NodeRule>,
     /// The instance scope ([`super::LABEL_SCOPE`]), `None` for the default.
     pub scope: Option<String>,
+    /// `VipPolicy` manifests: not deployed yet; the plan checks them
+    /// against the live nodes (warnings).
+    pub vips: Vec<(ObjectRef, manifest::VipPolicySpec)>,
 }
 
 impl DesiredState {
@@ -185,12 +188,13 @@ impl DesiredState {
                 });
             }
         }
-        if !desired.vip_policies.is_empty() {
-            tracing::debug!(
-                count = desired.vip_policies.len(),
-                "VipPolicy is not reconciled yet; ignored"
-            );
-        }
+        // Not deployed yet: planned only for their pre-flight warnings
+        // against the live nodes.
+        state.vips = desired
+            .vip_policies
+            .iter()
+            .map(|v| (v.id(), v.spec.clone()))
+            .collect();
         Ok(state)
     }
 

@@ -194,6 +194,7 @@ pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> P
     cx.check_external();
     cx.prune();
     cx.defer();
+    cx.plan.warnings.extend(vip_preflight(desired, snapshot));
     cx.plan
 }
 
@@ -742,4 +743,82 @@ impl<'a> Cx<'a> {
             });
         }
     }
+}
+
+/// What the live nodes show about each `VipPolicy` (warnings): no node or
+/// one node selected, a check whose failure cannot move the address with
+/// the priorities the nodes get, a node whose swarm address is outside the
+/// address's prefix.
+fn vip_preflight(desired: &DesiredState, snapshot: &Snapshot) -> Vec<Problem> {
+    let facts: Vec<crate::vip::NodeFacts> = snapshot
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let role = match n.role.as_str() {
+                "manager" => manifest::Role::Manager,
+                "worker" => manifest::Role::Worker,
+                _ => return None,
+            };
+            Some(crate::vip::NodeFacts {
+                hostname: n.hostname.clone(),
+                id: n.meta.id.clone(),
+                role,
+                labels: n.meta.labels.clone(),
+                addr: n.addr.clone(),
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (owner, spec) in &desired.vips {
+        let members = crate::vip::members(spec, &facts);
+        let warn = |name: &str, message: String| Problem {
+            kind: Kind::Node,
+            name: name.to_string(),
+            owner: Some(owner.clone()),
+            message,
+        };
+        match members.as_slice() {
+            [] => {
+                out.push(warn(
+                    "-",
+                    "selects no node: nobody holds the address; fix spec.nodes.selector".into(),
+                ));
+                continue;
+            }
+            [only] => out.push(warn(
+                &only.hostname,
+                "is the only node selected: the address has nowhere to fail over to; select two or more".into(),
+            )),
+            _ => {}
+        }
+        let prios: Vec<(&str, i64)> = members
+            .iter()
+            .map(|m| (m.hostname.as_str(), m.priority))
+            .collect();
+        let holder = prios
+            .iter()
+            .max_by_key(|(_, p)| *p)
+            .map_or("-", |(h, _)| *h);
+        for (field, message) in manifest::weight_analysis(spec, &prios) {
+            out.push(warn(holder, format!("{field}: {message}")));
+        }
+        if let Some(cidr) = spec.cidr() {
+            for m in members.iter().filter(|m| !m.addr.is_empty()) {
+                let inside = m.addr.parse().is_ok_and(|ip| cidr.contains(ip));
+                if !inside {
+                    out.push(warn(
+                        &m.hostname,
+                        format!(
+                            "its swarm address {} is outside {} (the address's prefix): check that {} on {} is on that subnet, or fix spec.address",
+                            m.addr,
+                            spec.address,
+                            spec.interface_of(&m.hostname),
+                            m.hostname
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
 }

@@ -1315,3 +1315,59 @@ fn a_held_stack_keeps_its_service_updates_back_but_not_its_creates() {
     );
     assert_eq!(kinds(&p), ["CreateService solo_s"]);
 }
+
+// --- VipPolicy pre-flight against the live nodes -----------------------------
+
+#[test]
+fn vip_policies_are_checked_against_the_live_nodes() {
+    let vip = |name: &str, selector: &str, extra: &str| {
+        format!(
+            "{H}kind: VipPolicy\nmetadata: {{name: {name}}}\nspec:\n  address: 10.0.0.{}/24\n  interface: eth0\n  virtualRouterId: {}\n  nodes: {{selector: {selector}}}\n{extra}",
+            240 + name.len(),
+            10 + name.len()
+        )
+    };
+    let d = build_from(&[
+        ("one.yaml", vip("one", "{role: manager}", "")),
+        ("none.yaml", vip("none", "{labels: {vip: \"yes\"}}", "")),
+        (
+            "weights.yaml",
+            vip(
+                "weights",
+                "{hostname: \"*\"}",
+                "  checks: [{name: docker, type: docker, weight: 20}]\n",
+            )
+            .replace(
+                "  nodes: {selector: {hostname: \"*\"}}",
+                "  nodes: {selector: {hostname: \"*\"}, priorities: {manager1: 200, worker1: 100}}",
+            ),
+        ),
+    ]);
+    let mut snap = empty_swarm();
+    snap.nodes[0].addr = "10.0.0.2".into();
+    snap.nodes[1].addr = "192.168.9.3".into();
+    let p = plan(&d, &snap, &Options::default());
+    let text: Vec<String> = p.warnings.iter().map(ToString::to_string).collect();
+    let has = |want: &str| text.iter().any(|w| w.contains(want));
+    assert!(
+        has("node manager1 (VipPolicy/one): is the only node selected"),
+        "{text:#?}"
+    );
+    assert!(has("node - (VipPolicy/none): selects no node"), "{text:#?}");
+    assert!(
+        has(
+            "node manager1 (VipPolicy/weights): spec.checks[0].weight: when `docker` fails on manager1 (priority 220 while healthy) its priority is 200, not below worker1's 120"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has(
+            "node worker1 (VipPolicy/weights): its swarm address 192.168.9.3 is outside 10.0.0.247/24"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        !has("node manager1 (VipPolicy/weights): its swarm address"),
+        "{text:#?}"
+    );
+}

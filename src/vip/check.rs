@@ -79,11 +79,12 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
 /// Send `GET path` (HTTP/1.0, the connection closes after the answer) and
 /// read the status code.
 fn get(s: &mut (impl Read + Write), host: &str, path: &str) -> Result<u16, String> {
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: bosun-vip-check\r\n\r\n"
-    )
-    .map_err(|e| format!("cannot send the request: {e}"))?;
+    // One write: a server that answers after the first line and closes
+    // would otherwise reset the rest.
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: bosun-vip-check\r\n\r\n");
+    s.write_all(request.as_bytes())
+        .map_err(|e| format!("cannot send the request: {e}"))?;
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < 12 {
@@ -133,9 +134,17 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = listener.accept() {
+                // The whole request, then the answer.
+                let mut seen = Vec::new();
                 let mut buf = [0u8; 512];
-                let _ = s.read(&mut buf);
-                let _ = write!(s, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                let _ = s.write_all(answer.as_bytes());
             }
         });
         format!("http://{addr}/ping")

@@ -211,8 +211,12 @@ fn config(name: &str, spec: &VipPolicySpec, me: &Member, all: &[Member], opts: O
     }
     let _ = writeln!(w);
     let _ = writeln!(w, "vrrp_instance {} {{", instance_name(name));
+    let interface = spec.interface_of(&me.hostname);
     let _ = writeln!(w, "    state BACKUP");
-    let _ = writeln!(w, "    interface {}", spec.interface);
+    if spec.vrrp3() {
+        let _ = writeln!(w, "    version 3");
+    }
+    let _ = writeln!(w, "    interface {interface}");
     let _ = writeln!(w, "    virtual_router_id {}", spec.virtual_router_id);
     let _ = writeln!(w, "    priority {}", me.priority);
     let _ = writeln!(w, "    advert_int {}", spec.advert_interval);
@@ -234,7 +238,7 @@ fn config(name: &str, spec: &VipPolicySpec, me: &Member, all: &[Member], opts: O
         let _ = writeln!(w, "    }}");
     }
     let _ = writeln!(w, "    virtual_ipaddress {{");
-    let _ = writeln!(w, "        {} dev {}", spec.address, spec.interface);
+    let _ = writeln!(w, "        {} dev {interface}", spec.address);
     let _ = writeln!(w, "    }}");
     if !spec.checks.is_empty() {
         let _ = writeln!(w, "    track_script {{");
