@@ -277,6 +277,11 @@ impl OneStack {
         let b = s.run(test, &[]);
         let svc = format!("{web}_app");
         wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
+        // The service exists once its create returned; the pass is counted
+        // after its verification, a moment later.
+        wait_for("the first pass counted", REACT, || {
+            b.metric("bosun_passes_total{result=\"success\"}") >= 1.0
+        });
         OneStack { b, svc, web, s }
     }
 }
@@ -680,6 +685,11 @@ fn run_keeps_enforcing_the_last_good_revision_while_its_checkout_cannot_be_writt
         ],
     );
     wait_for("the first pass", REACT, || replicas(&svc) == Some(1));
+    // Recorded once the pass has verified its work, a moment after the
+    // service exists.
+    wait_for("the first pass recorded", REACT, || {
+        b.status()["source"]["revision"].is_string()
+    });
     let first = b.status()["source"]["revision"].clone();
 
     let ro = Mount::read_only(&checkout);
@@ -804,12 +814,9 @@ fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
                     .is_some_and(|m| m.contains("0/1 tasks running; last task error"))
         },
     );
-    assert_eq!(
-        object(&b, &bad)["condition"],
-        "Progressing",
-        "{}",
-        b.status()
-    );
+    wait_for("sb's service Progressing in /status", REACT, || {
+        object(&b, &bad)["condition"] == "Progressing"
+    });
 
     // Drift on the other stack, while sb is stuck.
     docker(&["service", "update", "-d", "--replicas", "3", &good]).expect("hand edit");
@@ -852,8 +859,16 @@ fn run_keeps_reconciling_while_a_rollout_is_stuck_and_a_fix_supersedes_it() {
     );
     // No pass waited for the rollout: every one took well under the
     // 5 minutes it would have.
-    let passes = b.metric("bosun_pass_duration_seconds_count") as u64;
-    let quick = b.metric("bosun_pass_duration_seconds_bucket{le=\"30.0\"}") as u64;
+    // One scrape: a pass finishing between two would change the count.
+    let (_, scrape) = b.get("/metrics").expect("/metrics");
+    let sample = |name: &str| -> u64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    };
+    let passes = sample("bosun_pass_duration_seconds_count");
+    let quick = sample("bosun_pass_duration_seconds_bucket{le=\"30.0\"}");
     assert!(
         passes >= 3 && quick == passes,
         "{passes} passes, {quick} under 30 s"
