@@ -248,13 +248,10 @@ impl Report {
     /// `kind name: reason` of every deferred action.
     #[must_use]
     pub fn deferred(&self) -> Vec<String> {
-        self.actions
-            .iter()
-            .filter_map(|a| match &a.outcome {
-                Outcome::Deferred(why) => Some(format!("{} {}: {why}", a.action, a.name)),
-                _ => None,
-            })
-            .collect()
+        self.reasons(|o| match o {
+            Outcome::Deferred(why) => Some(why),
+            _ => None,
+        })
     }
 
     /// Failure messages: failed actions, then failed waits.
@@ -278,12 +275,18 @@ impl Report {
     /// `kind name: reason` of every skipped action.
     #[must_use]
     pub fn skipped(&self) -> Vec<String> {
+        self.reasons(|o| match o {
+            Outcome::Skipped(why) => Some(why),
+            _ => None,
+        })
+    }
+
+    /// `action name: reason` of the actions whose outcome `pick` gives a
+    /// reason for.
+    fn reasons(&self, pick: impl Fn(&Outcome) -> Option<&String>) -> Vec<String> {
         self.actions
             .iter()
-            .filter_map(|a| match &a.outcome {
-                Outcome::Skipped(why) => Some(format!("{} {}: {why}", a.action, a.name)),
-                _ => None,
-            })
+            .filter_map(|a| pick(&a.outcome).map(|why| format!("{} {}: {why}", a.action, a.name)))
             .collect()
     }
 

@@ -135,15 +135,20 @@ pub(super) async fn wait<A: Api>(
             Progress::Ready => return Ok(()),
             Progress::Failed(why) => return Err(why),
             Progress::Pending(why) if late => {
-                return Err(format!("not converged after {}: {why}", humanize(timeout)));
+                return Err(not_converged(timeout, &why));
             }
             Progress::Pending(_) => tokio::time::sleep(interval).await,
         }
     }
 }
 
+/// Why a rollout failed at its deadline: `not converged after 5m: …`.
 #[must_use]
-pub fn humanize(d: Duration) -> String {
+pub fn not_converged(timeout: Duration, why: &str) -> String {
+    format!("not converged after {}: {why}", humanize(timeout))
+}
+
+fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{Error, Exit};
-use crate::manifest::{self, Role, VipPolicySpec};
+use crate::manifest::{self, VipPolicySpec};
 use crate::source::Confinement;
 use crate::vip::{self, NodeFacts};
 
@@ -141,24 +141,7 @@ fn given_nodes(pairs: &[String]) -> Result<Vec<(String, String)>, Error> {
 fn swarm_nodes() -> Result<Vec<NodeFacts>, Error> {
     let rt = super::plan::runtime()?;
     let (_, snapshot) = rt.block_on(super::plan::connect_and_observe())?;
-    Ok(snapshot
-        .nodes
-        .iter()
-        .filter_map(|n| {
-            let role = match n.role.as_str() {
-                "manager" => Role::Manager,
-                "worker" => Role::Worker,
-                _ => return None,
-            };
-            Some(NodeFacts {
-                hostname: n.hostname.clone(),
-                id: n.meta.id.clone(),
-                role,
-                labels: n.meta.labels.clone(),
-                addr: n.addr.clone(),
-            })
-        })
-        .collect())
+    Ok(snapshot.nodes.iter().filter_map(NodeFacts::of).collect())
 }
 
 /// The policy's password, read where validation found it.

@@ -36,7 +36,7 @@ use super::metrics::Metrics;
 use super::scheduler::Trigger;
 use super::status::{Condition, ObjectStatus, RolloutState, RolloutStatus, StatusHandle, rfc3339};
 use crate::apply::Started;
-use crate::apply::wait::{Progress, Watch, humanize};
+use crate::apply::wait::{Progress, Watch, not_converged};
 use crate::compose::LABEL_SPEC_HASH;
 use crate::manifest::{self, ObjectRef};
 use crate::plan::{self, DesiredStack, DesiredState, Holds};
@@ -106,6 +106,14 @@ pub fn revision(stack: &DesiredStack) -> String {
     parts.join(",")
 }
 
+/// Why a stack's dependents wait, given where its rollout stands.
+fn waiting_reason(state: RolloutState, message: &str) -> String {
+    match state {
+        RolloutState::Failed => format!("its rollout failed: {message}"),
+        _ => message.to_string(),
+    }
+}
+
 /// Where the rollouts of `state`'s stacks stand in the swarm right now, for
 /// `bosun plan`: one look at each stack with `wait` whose services exist.
 /// A stack not converged holds its dependents back, as in the controller;
@@ -137,11 +145,9 @@ pub async fn look<A: Api>(
             Progress::Pending(why) => (RolloutState::Progressing, why),
             Progress::Failed(why) => (RolloutState::Failed, why),
         };
-        let waiting = match seen {
-            RolloutState::Failed => format!("its rollout failed: {message}"),
-            _ => message.clone(),
-        };
-        holds.waiting.insert(stack.name.clone(), waiting);
+        holds
+            .waiting
+            .insert(stack.name.clone(), waiting_reason(seen, &message));
         notes.push(plan::Rollout {
             stack: owner,
             state: seen.as_str(),
@@ -198,13 +204,15 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
             };
             match e.state {
                 RolloutState::Progressing => {
-                    holds.waiting.insert(name.clone(), e.message.clone());
+                    holds
+                        .waiting
+                        .insert(name.clone(), waiting_reason(e.state, &e.message));
                     true
                 }
                 RolloutState::Failed if e.revision == revision(stack) => {
                     holds
                         .waiting
-                        .insert(name.clone(), format!("its rollout failed: {}", e.message));
+                        .insert(name.clone(), waiting_reason(e.state, &e.message));
                     holds.held.insert(
                         name.clone(),
                         format!(
@@ -308,10 +316,9 @@ impl<A: Api + Send + Sync + 'static> Rollouts<A> {
                 let ended = match progress {
                     Progress::Ready => Some((RolloutState::Ready, String::new())),
                     Progress::Failed(why) => Some((RolloutState::Failed, why)),
-                    Progress::Pending(why) if Instant::now() >= deadline => Some((
-                        RolloutState::Failed,
-                        format!("not converged after {}: {why}", humanize(e.timeout)),
-                    )),
+                    Progress::Pending(why) if Instant::now() >= deadline => {
+                        Some((RolloutState::Failed, not_converged(e.timeout, &why)))
+                    }
                     Progress::Pending(why) => {
                         e.message = why;
                         None

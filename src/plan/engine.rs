@@ -753,20 +753,7 @@ fn vip_preflight(desired: &DesiredState, snapshot: &Snapshot) -> Vec<Problem> {
     let facts: Vec<crate::vip::NodeFacts> = snapshot
         .nodes
         .iter()
-        .filter_map(|n| {
-            let role = match n.role.as_str() {
-                "manager" => manifest::Role::Manager,
-                "worker" => manifest::Role::Worker,
-                _ => return None,
-            };
-            Some(crate::vip::NodeFacts {
-                hostname: n.hostname.clone(),
-                id: n.meta.id.clone(),
-                role,
-                labels: n.meta.labels.clone(),
-                addr: n.addr.clone(),
-            })
-        })
+        .filter_map(crate::vip::NodeFacts::of)
         .collect();
     let mut out = Vec::new();
     for (owner, spec) in &desired.vips {

@@ -46,6 +46,26 @@ pub struct NodeFacts {
     pub addr: String,
 }
 
+impl NodeFacts {
+    /// What a policy's selector sees of a node of the swarm; `None` for a
+    /// node whose role is neither manager nor worker.
+    #[must_use]
+    pub fn of(node: &crate::swarm::Node) -> Option<Self> {
+        let role = match node.role.as_str() {
+            "manager" => Role::Manager,
+            "worker" => Role::Worker,
+            _ => return None,
+        };
+        Some(NodeFacts {
+            hostname: node.hostname.clone(),
+            id: node.meta.id.clone(),
+            role,
+            labels: node.meta.labels.clone(),
+            addr: node.addr.clone(),
+        })
+    }
+}
+
 /// A node taking part in a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
