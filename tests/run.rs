@@ -966,14 +966,15 @@ fn run_defers_dependents_until_their_dependency_converges_and_while_it_failed() 
     });
 
     // a turns healthy: its convergence triggers the pass that deploys b.
-    let container = docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={a_app}"),
-    ])
-    .expect("docker ps");
-    let container = container.lines().next().expect("a's container").to_string();
+    // Its task may still be preparing: wait for the container to run.
+    let label = format!("label=com.docker.swarm.service.name={a_app}");
+    let mut container = String::new();
+    wait_for("a's container running", REACT, || {
+        container = docker(&["ps", "-q", "--filter", &label])
+            .and_then(|out| out.lines().next().map(str::to_string))
+            .unwrap_or_default();
+        !container.is_empty()
+    });
     docker(&["exec", &container, "touch", "/tmp/ok"]).expect("make a healthy");
     let took = wait_for("b deployed once a converged", REACT, || {
         running(&b_app) == "1/1"

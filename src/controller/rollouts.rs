@@ -553,6 +553,24 @@ mod tests {
         );
     }
 
+    /// README: a look costs two requests plus one per pending service.
+    #[tokio::test(start_paused = true)]
+    async fn a_look_costs_two_requests_and_one_per_pending_service() {
+        let s = setup();
+        let state = DesiredState::of_files(&[("web.yaml", &web("web:1"))]);
+        pass(&s, &state).await;
+        failing_task(&s.api, "web_app");
+        s.api.clear_calls();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(s.api.calls().len(), 3, "{:?}", s.api.calls());
+        // Nothing pending: the two lists only.
+        s.api.clear(Kind::Task);
+        running_task(&s.api, "web_app");
+        s.api.clear_calls();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(s.api.calls().len(), 2, "{:?}", s.api.calls());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_rollout_past_its_timeout_fails_once_and_holds_its_revision_only() {
         let mut s = setup();
