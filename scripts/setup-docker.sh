@@ -4,7 +4,8 @@
 #
 # Installs (apt, only what is missing): docker.io (dockerd), busybox-static
 # (test images), iptables, iproute2, util-linux (nsenter/unshare), git, curl,
-# keepalived (its `--config-test` checks the rendered VipPolicy files).
+# keepalived (its `--config-test` checks the rendered VipPolicy files; its
+# package is the test image of tests/failover.rs) and ping (the VIP answers).
 # Starts dockerd in the background when no daemon answers on
 # /var/run/docker.sock (log: /var/log/bosun-dockerd.log), then runs
 # `docker swarm init` when this node is not in a swarm yet.
@@ -26,6 +27,7 @@ command -v nsenter >/dev/null || need+=(util-linux)
 command -v git >/dev/null || need+=(git)
 command -v curl >/dev/null || need+=(curl)
 command -v keepalived >/dev/null || need+=(keepalived)
+command -v ping >/dev/null || need+=(iputils-ping)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -10,6 +10,8 @@ mod conformance;
 mod deploy;
 // The binary converges examples and survives a dying manager or SIGKILL; needs the multi-node sandbox (root, dockerd, ip, nsenter, unshare, iptables).
 mod e2e;
+// A VipPolicy deployed as keepalived services on the multi-node sandbox: failover by kill and cut, preempt, rolls one node at a time; needs the sandbox's requirements and keepalived.
+mod failover;
 // An error is printed once with its causes and exits 2; no daemon.
 mod errors;
 // Every folder of examples/ validates with the binary; no daemon.

@@ -16,6 +16,12 @@
 //!    stacks go on. [`Wait::Detach`] (the controller) does not wait: it
 //!    reports the started rollout ([`Report::started`]) and defers the
 //!    stacks that depend on it ([`Outcome::Deferred`]);
+//!    A VIP policy's keepalived services roll one node at a time instead
+//!    ([`Run::vip_roll`]), in every wait mode but `Skip`: new nodes at
+//!    once, then the updated nodes not holding the address, the holder
+//!    last, each waited for before the next; a node that does not converge
+//!    stops the roll. It is the one wait a controller pass makes: the
+//!    address must never lose its holder to two nodes restarting at once;
 //! 5. prune, in reverse: services, then configs and secrets, then networks
 //!    (again waiting until they are gone). Removals owned by a failed stack
 //!    are skipped.
@@ -51,7 +57,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::manifest::{self, ObjectRef};
-use crate::plan::{Action, DesiredState, Plan};
+use crate::plan::{Action, DesiredStack, DesiredState, Plan};
 use crate::swarm::{Api, Kind, Snapshot, retry};
 
 mod exec;
@@ -357,6 +363,7 @@ pub async fn apply(
     opts: &Options,
 ) -> Result<Report> {
     let start = tokio::time::Instant::now();
+    let desired = &*crate::plan::vip::with_vips(desired, snapshot);
     let mut run = Run {
         api,
         opts,
@@ -398,7 +405,12 @@ pub async fn apply(
     run.batch(&phases.nodes, |_| None).await;
 
     for stack in &phases.stacks {
-        run.stack(desired, stack).await;
+        match desired.stacks.iter().find(|s| s.owner() == stack.0) {
+            Some(s) if s.is_vip() && opts.wait != Wait::Skip => {
+                run.vip_roll(s, snapshot, &stack.1).await;
+            }
+            _ => run.stack(desired, stack).await,
+        }
     }
 
     for group in [
@@ -715,37 +727,8 @@ impl<A: Api> Run<'_, A> {
             self.deferred_stacks.insert(owner.clone(), why);
             return;
         }
-        let mut bodies = BTreeMap::new();
-        let mut go = Vec::new();
-        for &i in indices {
-            let spec = match &self.plan.actions[i] {
-                Action::CreateService { body, .. } => serde_json::to_value(body),
-                Action::UpdateService { spec, .. } => serde_json::to_value(spec),
-                _ => continue,
-            };
-            let mut spec = match spec {
-                Ok(v) => v,
-                Err(e) => {
-                    self.fail(i, &format!("cannot serialize the spec: {e}"));
-                    continue;
-                }
-            };
-            if let Some(missing) = references(&spec)
-                .into_iter()
-                .find(|r| self.failed_objects.contains(r))
-            {
-                self.skip(i, format!("`{missing}` could not be created"));
-                continue;
-            }
-            if let Err(e) = self.ids.fill(&mut spec) {
-                self.fail(i, &e);
-                continue;
-            }
-            bodies.insert(i, spec);
-            go.push(i);
-        }
-        let created = self.batch(&go, |i| bodies.get(&i).cloned()).await;
-        if self.failed_stacks.contains(owner) {
+        let (bodies, go) = self.bodies(indices);
+        let created = self.batch(&go, |i| bodies.get(&i).cloned()).await;        if self.failed_stacks.contains(owner) {
             return;
         }
         let Some(timeout) = stack
@@ -801,6 +784,152 @@ impl<A: Api> Run<'_, A> {
         });
     }
 
+    /// A VIP policy's keepalived services, one node at a time: services of
+    /// new nodes are created at once; updates wait until every other node
+    /// of the policy that is up runs its keepalived (or the address could
+    /// lose its last backup), then go one by one, nodes not holding the
+    /// address first and the holder (as its logs say, else the node with
+    /// the highest priority) last, each waited for before the next. A node
+    /// that does not converge stops the roll: the nodes after it keep their
+    /// running keepalived.
+    async fn vip_roll(&mut self, stack: &DesiredStack, snapshot: &Snapshot, indices: &[usize]) {
+        let owner = stack.owner();
+        if let Some(why) = self.abort.clone() {
+            for &i in indices {
+                self.skip(i, why.clone());
+            }
+            return;
+        }
+        let (bodies, go) = self.bodies(indices);
+        let (updates, creates): (Vec<usize>, Vec<usize>) = go
+            .into_iter()
+            .partition(|&i| matches!(self.plan.actions[i], Action::UpdateService { .. }));
+        self.batch(&creates, |i| bodies.get(&i).cloned()).await;
+        if updates.is_empty() {
+            return;
+        }
+        let live = vip_services(snapshot, &owner);
+        let updating: BTreeSet<&str> = updates.iter().map(|&i| self.plan.actions[i].name()).collect();
+        let others: Vec<(String, String)> = live
+            .iter()
+            .filter(|(_, name, _)| !updating.contains(name.as_str()))
+            .filter(|(host, _, _)| {
+                snapshot
+                    .nodes
+                    .iter()
+                    .any(|n| n.hostname == *host && n.state == "ready")
+            })
+            .map(|(_, name, id)| (name.clone(), id.clone()))
+            .collect();
+        if !others.is_empty()
+            && let wait::Progress::Pending(why) | wait::Progress::Failed(why) =
+                wait::Watch::new(&owner, &others).poll(self.api, true).await
+        {
+            let why = format!(
+                "not rolled: the keepalived of another node is not running ({why}); \
+                 fix it first, or the address could be left without a holder"
+            );
+            for &i in &updates {
+                self.skip(i, why.clone());
+            }
+            return;
+        }
+        let states = crate::vip::status::observe(self.api, &live).await;
+        let holder = crate::vip::status::holder(&states)
+            .map(|n| n.service.clone())
+            .or_else(|| {
+                stack
+                    .objects
+                    .services
+                    .iter()
+                    .max_by_key(|s| {
+                        s.labels
+                            .get(crate::plan::vip::LABEL_PRIORITY)
+                            .and_then(|p| p.parse::<i64>().ok())
+                    })
+                    .map(|s| s.name.clone())
+            });
+        let mut order = updates;
+        order.sort_by_key(|&i| {
+            let name = self.plan.actions[i].name();
+            (holder.as_deref() == Some(name), name.to_string())
+        });
+        tracing::info!(
+            policy = %owner,
+            holder = holder.as_deref().unwrap_or("-"),
+            nodes = order.len(),
+            "rolling keepalived one node at a time, the holder last"
+        );
+        for (n, &i) in order.iter().enumerate() {
+            self.batch(&[i], |i| bodies.get(&i).cloned()).await;
+            let name = self.plan.actions[i].name().to_string();
+            let converged = match &self.plan.actions[i] {
+                Action::UpdateService { id, .. } if self.reports[i].outcome.is_done() => {
+                    let started = tokio::time::Instant::now();
+                    let services = [(name.clone(), id.clone())];
+                    let timeout = stack.wait.unwrap_or(crate::plan::vip::ROLL_TIMEOUT);
+                    let res = wait::wait(self.api, &owner, &services, timeout, self.opts.poll_interval)
+                        .await;
+                    let outcome = match &res {
+                        Ok(()) => Outcome::Done { adopted: false },
+                        Err(m) => Outcome::Failed(m.clone()),
+                    };
+                    self.waits.push(WaitReport {
+                        stack: name.clone(),
+                        services: 1,
+                        outcome,
+                        duration: started.elapsed(),
+                    });
+                    res.is_ok()
+                }
+                _ => false,
+            };
+            if !converged {
+                self.failed_stacks.insert(owner.clone());
+                for &rest in &order[n + 1..] {
+                    self.reports[rest].outcome =
+                        Outcome::Skipped(format!("not rolled: {name} did not converge"));
+                }
+                return;
+            }
+        }
+    }
+
+    /// The request bodies (IDs filled in) of these service actions, and
+    /// the actions that can go; the others are failed or skipped here.
+    fn bodies(&mut self, indices: &[usize]) -> (BTreeMap<usize, Value>, Vec<usize>) {
+        let mut bodies = BTreeMap::new();
+        let mut go = Vec::new();
+        for &i in indices {
+            let spec = match &self.plan.actions[i] {
+                Action::CreateService { body, .. } => serde_json::to_value(body),
+                Action::UpdateService { spec, .. } => serde_json::to_value(spec),
+                _ => continue,
+            };
+            let mut spec = match spec {
+                Ok(v) => v,
+                Err(e) => {
+                    self.fail(i, &format!("cannot serialize the spec: {e}"));
+                    continue;
+                }
+            };
+            if let Some(missing) = references(&spec)
+                .into_iter()
+                .find(|r| self.failed_objects.contains(r))
+            {
+                self.skip(i, format!("`{missing}` could not be created"));
+                continue;
+            }
+            if let Err(e) = self.ids.fill(&mut spec) {
+                self.fail(i, &e);
+                continue;
+            }
+            bodies.insert(i, spec);
+            go.push(i);
+        }
+        (bodies, go)
+    }
+
     fn fail(&mut self, i: usize, message: &str) {
         let what = exec::describe(&self.plan.actions[i]);
         self.reports[i].outcome = Outcome::Failed(Failure::other(&what, message).message);
@@ -808,6 +937,21 @@ impl<A: Api> Run<'_, A> {
             self.failed_stacks.insert(owner);
         }
     }
+}
+
+/// The live keepalived services of a VIP policy: `(hostname, service
+/// name, service id)`.
+fn vip_services(snapshot: &Snapshot, owner: &ObjectRef) -> Vec<(String, String, String)> {
+    let owner = owner.to_string();
+    snapshot
+        .services
+        .iter()
+        .filter(|s| s.meta.labels.get(crate::compose::LABEL_OWNER) == Some(&owner))
+        .filter_map(|s| {
+            let host = s.meta.labels.get(crate::plan::vip::LABEL_NODE)?;
+            Some((host.clone(), s.meta.name.clone(), s.meta.id.clone()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

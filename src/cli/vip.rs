@@ -1,13 +1,12 @@
-//! `bosun vip render`: the keepalived configurations of a folder's
-//! `VipPolicy` manifests.
+//! `bosun vip render|check|status`: the keepalived configurations of a
+//! folder's `VipPolicy` manifests, one health check, who holds each VIP.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 
 use super::{Error, Exit};
-use crate::manifest::{self, VipPolicySpec};
+use crate::manifest;
 use crate::source::Confinement;
 use crate::vip::{self, NodeFacts};
 
@@ -23,6 +22,16 @@ pub enum Command {
     Render(RenderArgs),
     /// One health check, as keepalived runs it: exit 0 healthy, 1 not.
     Check(CheckArgs),
+    /// Which node holds each VIP and every node's VRRP state, from the
+    /// keepalived services' logs (`DOCKER_HOST`, like the docker CLI).
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: super::plan::Output,
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,7 +59,38 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
     match &args.command {
         Command::Render(r) => render(r, allow),
         Command::Check(c) => check(c),
+        Command::Status(s) => status(s),
     }
+}
+
+fn status(args: &StatusArgs) -> super::Result {
+    let rt = super::plan::runtime()?;
+    let policies = rt.block_on(async {
+        let (client, snapshot) = super::plan::connect_and_observe().await?;
+        anyhow::Ok(vip::status::of_swarm(&client, &snapshot).await)
+    })?;
+    if args.output == super::plan::Output::Json {
+        let json = serde_json::to_string_pretty(&policies).map_err(anyhow::Error::new)?;
+        crate::outln!("{json}")?;
+        return Ok(Exit::Success);
+    }
+    if policies.is_empty() {
+        crate::outln!("no keepalived services of a VipPolicy in this swarm")?;
+    }
+    for p in &policies {
+        let holder = match (&p.holder, &p.since) {
+            (Some(h), Some(since)) => format!("held by {h} since {since}"),
+            (Some(h), None) => format!("held by {h}"),
+            _ => "held by no node".to_string(),
+        };
+        crate::outln!("{} {}: {holder}", p.policy, p.address)?;
+        for n in &p.nodes {
+            let since = n.since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
+            let error = n.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            crate::outln!("  {:<20} {:<8}{since}{error}", n.hostname, n.state.as_str())?;
+        }
+    }
+    Ok(Exit::Success)
 }
 
 fn render(args: &RenderArgs, allow: &[PathBuf]) -> super::Result {
@@ -82,7 +122,9 @@ fn render(args: &RenderArgs, allow: &[PathBuf]) -> super::Result {
                     .map(|(h, a)| (h.clone(), String::new(), a.clone())),
             ),
         };
-        let password = password(spec, &confine, &env)?;
+        let password = spec
+            .password(&confine, &env)
+            .map_err(|e| Error::Invalid(format!("VipPolicy/{}: {e}", policy.name())))?;
         let rendered = vip::render(
             policy.name(),
             spec,
@@ -142,30 +184,6 @@ fn swarm_nodes() -> Result<Vec<NodeFacts>, Error> {
     let rt = super::plan::runtime()?;
     let (_, snapshot) = rt.block_on(super::plan::connect_and_observe())?;
     Ok(snapshot.nodes.iter().filter_map(NodeFacts::of).collect())
-}
-
-/// The policy's password, read where validation found it.
-fn password(
-    spec: &VipPolicySpec,
-    confine: &Confinement,
-    env: &BTreeMap<String, String>,
-) -> Result<Option<String>, Error> {
-    let Some(auth) = &spec.auth else {
-        return Ok(None);
-    };
-    if let Some(file) = &auth.password_file {
-        let path: &Path = file;
-        let inside = confine
-            .check(path)
-            .map_err(|e| Error::Invalid(format!("password file: {e}")))?;
-        let text = std::fs::read_to_string(&inside)
-            .with_context(|| format!("cannot read the password file {}", path.display()))?;
-        return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
-    }
-    Ok(auth
-        .password_env
-        .as_ref()
-        .and_then(|var| env.get(var).cloned()))
 }
 
 #[derive(Debug, clap::Args)]

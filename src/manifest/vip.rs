@@ -89,6 +89,36 @@ impl VipPolicySpec {
         self.advert_interval.0.fract() != 0.0
     }
 
+    /// The VRRP password, read where the policy says: `auth.passwordFile`
+    /// through `confine` (never outside the source root), or
+    /// `auth.passwordEnv` from `env`. `Ok(None)` without `auth`. The error
+    /// names the file or variable, never the value.
+    pub fn password(
+        &self,
+        confine: &crate::source::Confinement,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Option<String>, String> {
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        if let Some(file) = &auth.password_file {
+            let inside = confine
+                .check(file)
+                .map_err(|e| format!("auth.passwordFile {}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&inside)
+                .map_err(|e| format!("auth.passwordFile {}: cannot read it: {e}", file.display()))?;
+            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
+        }
+        match &auth.password_env {
+            Some(var) => env
+                .get(var)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| format!("auth.passwordEnv: the variable {var} is not set")),
+            None => Ok(None),
+        }
+    }
+
     /// The interface carrying the address on `hostname`.
     #[must_use]
     pub fn interface_of(&self, hostname: &str) -> &str {

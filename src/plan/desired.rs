@@ -23,6 +23,9 @@ pub struct DesiredNetwork {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredStack {
     pub name: String,
+    /// The manifest owning the stack's objects when it is not `Stack/<name>`
+    /// (a `VipPolicy`'s keepalived services, stack `vip-<policy>`).
+    pub owned_by: Option<ObjectRef>,
     /// The manifest's `prune`.
     pub prune: bool,
     /// Stacks that must be deployed first: `dependsOn`, and the stacks that
@@ -35,10 +38,20 @@ pub struct DesiredStack {
 }
 
 impl DesiredStack {
-    /// `Stack/<name>`.
+    /// `Stack/<name>`, or the manifest in [`DesiredStack::owned_by`].
     #[must_use]
     pub fn owner(&self) -> ObjectRef {
-        ObjectRef::new(manifest::Kind::Stack, &self.name)
+        self.owned_by
+            .clone()
+            .unwrap_or_else(|| ObjectRef::new(manifest::Kind::Stack, &self.name))
+    }
+
+    /// A VIP policy's keepalived services: rolled one node at a time.
+    #[must_use]
+    pub fn is_vip(&self) -> bool {
+        self.owned_by
+            .as_ref()
+            .is_some_and(|o| o.kind == manifest::Kind::VipPolicy)
     }
 }
 
@@ -80,9 +93,10 @@ pub struct DesiredState {
     pub node_rules: Vec<NodeRule>,
     /// The instance scope ([`super::LABEL_SCOPE`]), `None` for the default.
     pub scope: Option<String>,
-    /// `VipPolicy` manifests: not deployed yet; the plan checks them
-    /// against the live nodes (warnings).
-    pub vips: Vec<(ObjectRef, manifest::VipPolicySpec)>,
+    /// `VipPolicy` manifests with their passwords: their keepalived
+    /// services depend on the live nodes, so the plan makes them
+    /// ([`super::vip::with_vips`]).
+    pub vips: Vec<super::vip::DesiredVip>,
 }
 
 impl DesiredState {
@@ -118,8 +132,8 @@ impl DesiredState {
 
     /// Convert every stack that is not suspended (with `process_env` as the
     /// lowest-precedence interpolation variables), apply the placement
-    /// policies, and build the `Network` manifests' create bodies. VIP
-    /// policies are not reconciled yet and are ignored here.
+    /// policies, build the `Network` manifests' create bodies, and read the
+    /// VIP policies' passwords (`process_env` holds `auth.passwordEnv`).
     pub fn build(
         desired: &manifest::Desired,
         process_env: &BTreeMap<String, String>,
@@ -163,6 +177,7 @@ impl DesiredState {
                 .collect();
             stacks.push(DesiredStack {
                 name: stack.name().to_string(),
+                owned_by: None,
                 prune: stack.spec.prune,
                 after,
                 wait: stack
@@ -188,13 +203,7 @@ impl DesiredState {
                 });
             }
         }
-        // Not deployed yet: planned only for their pre-flight warnings
-        // against the live nodes.
-        state.vips = desired
-            .vip_policies
-            .iter()
-            .map(|v| (v.id(), v.spec.clone()))
-            .collect();
+        state.vips = super::vip::read(desired, process_env)?;
         Ok(state)
     }
 

@@ -169,6 +169,7 @@ struct Cx<'a> {
 /// docs of [`crate::plan`] for order and ownership rules).
 #[must_use]
 pub fn plan(desired: &DesiredState, snapshot: &Snapshot, options: &Options) -> Plan {
+    let desired = &*super::vip::with_vips(desired, snapshot);
     let mut services_by_name = BTreeMap::new();
     for o in &snapshot.services {
         services_by_name.entry(o.meta.name.as_str()).or_insert(o);
@@ -548,6 +549,17 @@ impl<'a> Cx<'a> {
                 }
                 None => self.options.prune.then(|| format!("{owner} was deleted")),
             },
+            manifest::Kind::VipPolicy => {
+                if !self.desired.vips.iter().any(|v| v.owner == *owner) {
+                    return self.options.prune.then(|| format!("{owner} was deleted"));
+                }
+                // A policy that selects no node now keeps what runs.
+                self.desired.stacks.iter().find(|s| s.owner() == *owner)?;
+                Some(match superseded {
+                    Some(new) => format!("superseded by `{new}`"),
+                    None => format!("{owner} no longer selects this node"),
+                })
+            }
             manifest::Kind::Network => (self.options.prune
                 && !self.desired.networks.iter().any(|n| n.owner == *owner))
             .then(|| format!("{owner} was deleted")),
@@ -756,7 +768,8 @@ fn vip_preflight(desired: &DesiredState, snapshot: &Snapshot) -> Vec<Problem> {
         .filter_map(crate::vip::NodeFacts::of)
         .collect();
     let mut out = Vec::new();
-    for (owner, spec) in &desired.vips {
+    for v in &desired.vips {
+        let (owner, spec) = (&v.owner, &v.spec);
         let members = crate::vip::members(spec, &facts);
         let warn = |name: &str, message: String| Problem {
             kind: Kind::Node,

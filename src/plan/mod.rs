@@ -46,6 +46,7 @@ mod engine;
 mod nodes;
 pub mod normalize;
 mod render;
+pub mod vip;
 
 pub use desired::{DesiredNetwork, DesiredStack, DesiredState, NodeRule};
 pub use diff::diff;
@@ -75,6 +76,14 @@ pub enum Error {
         /// The manifest, `file:line`.
         file: String,
         diagnostics: crate::compose::Error,
+    },
+    /// A VIP policy's password cannot be read.
+    #[error("{policy} ({file}): {message}")]
+    VipPasswordFailed {
+        policy: String,
+        /// The manifest, `file:line`.
+        file: String,
+        message: String,
     },
 }
 
@@ -294,7 +303,9 @@ impl Action {
     #[must_use]
     pub fn stack(&self) -> Option<&ObjectRef> {
         match self.owners() {
-            [owner] if owner.kind == manifest::Kind::Stack => Some(owner),
+            [owner] if matches!(owner.kind, manifest::Kind::Stack | manifest::Kind::VipPolicy) => {
+                Some(owner)
+            }
             _ => None,
         }
     }

@@ -89,6 +89,8 @@ struct State {
     /// Tasks of removed services still shutting down: `(task ID, task
     /// lists left, networks the service used)`.
     lingering: Vec<(String, usize, Vec<String>)>,
+    /// Service logs by service name ([`Fake::set_logs`]).
+    logs: BTreeMap<String, String>,
 }
 
 /// An in-memory, scripted stand-in for a swarm manager.
@@ -245,6 +247,12 @@ impl Fake {
     /// call is recorded.
     pub fn clear(&self, kind: Kind) {
         self.lock().objects.remove(&kind);
+    }
+
+    /// What `service_logs` answers for the service named `service` (lines
+    /// led by RFC 3339 timestamps, as the daemon sends them).
+    pub fn set_logs(&self, service: &str, text: &str) {
+        self.lock().logs.insert(service.to_string(), text.to_string());
     }
 
     /// Every call so far, in order.
@@ -676,6 +684,19 @@ impl State {
 }
 
 impl Api for Fake {
+    async fn service_logs(&self, id: &str, tail: usize) -> Result<String> {
+        let st = self.lock();
+        let Some(i) = st.find(Kind::Service, id) else {
+            let message = format!("service {id} not found");
+            return Err(response("GET", &path(Kind::Service, id), 404, &message));
+        };
+        let name = name_of(Kind::Service, &st.objects[&Kind::Service][i]);
+        let text = st.logs.get(name).cloned().unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let kept = &lines[lines.len().saturating_sub(tail)..];
+        Ok(kept.iter().map(|l| format!("{l}\n")).collect())
+    }
+
     async fn info(&self) -> Result<Value> {
         self.enter(Method::Info, None, None)?;
         Ok(self.lock().info.clone())

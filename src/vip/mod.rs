@@ -29,6 +29,7 @@ use std::fmt::{self, Write as _};
 use crate::manifest::{CheckType, Role, VipCheck, VipPolicySpec};
 
 pub mod check;
+pub mod status;
 
 /// The priority of the first selected node the policy does not list, when
 /// it lists none.

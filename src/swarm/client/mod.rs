@@ -594,6 +594,33 @@ impl Api for Client {
             .await
             .map(drop)
     }
+    async fn service_logs(&self, id: &str, tail: usize) -> Result<String> {
+        let rest = format!(
+            "/services/{}/logs?stdout=1&stderr=1&timestamps=1&tail={tail}",
+            segment(id)
+        );
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let sent = self
+            .send(Method::GET, self.path(&rest), "/services/{id}/logs", None)
+            .await?;
+        let status = sent.response.status();
+        let bytes = match tokio::time::timeout_at(deadline, sent.response.into_body().collect())
+            .await
+        {
+            Err(_) => return Err(self.timed_out(&sent.method, &sent.path)),
+            Ok(Err(e)) => {
+                return Err(Error::ConnectFailed {
+                    host: self.host.clone(),
+                    message: format!("GET {}: reading the response: {e}", sent.path),
+                });
+            }
+            Ok(Ok(b)) => b.to_bytes(),
+        };
+        if !status.is_success() {
+            return Err(response_failed(&sent.method, &sent.path, status, &bytes));
+        }
+        Ok(super::demux_logs(&bytes))
+    }
 }
 
 #[cfg(test)]
