@@ -41,7 +41,11 @@ fn build_image(swarm: &Swarm) {
         .binary(Path::new("/usr/sbin/keepalived"), "usr/sbin/keepalived")
         .binary(Path::new(cli::BOSUN), "usr/local/bin/bosun")
         .file("bin/sh", 0o755, busybox)
-        .file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n".to_vec())
+        .file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\n".to_vec(),
+        )
         .file("etc/group", 0o644, b"root:x:0:\n".to_vec())
         .dir("etc/keepalived", 0o755)
         .dir("run", 0o755)
@@ -152,14 +156,21 @@ async fn reconcile(swarm: &Swarm, dir: &Path) -> String {
 /// The keepalived services: name → (spec version index, whole inspect).
 async fn services(swarm: &Swarm) -> std::collections::BTreeMap<String, (u64, Value)> {
     let api = swarm.client("manager1").await;
-    e2e::list_labelled(&api, bosun::swarm::Kind::Service, "dev.bosun.owner=VipPolicy/front")
-        .await
-        .into_iter()
-        .map(|s| {
-            let version = s.pointer("/Version/Index").and_then(Value::as_u64).unwrap_or(0);
-            (e2e::name_of(&s), (version, s))
-        })
-        .collect()
+    e2e::list_labelled(
+        &api,
+        bosun::swarm::Kind::Service,
+        "dev.bosun.owner=VipPolicy/front",
+    )
+    .await
+    .into_iter()
+    .map(|s| {
+        let version = s
+            .pointer("/Version/Index")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        (e2e::name_of(&s), (version, s))
+    })
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +180,12 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
     let vip = vip_of(&swarm);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir: PathBuf = tmp.path().join("manifests");
-    write_policy(&dir, vip, "manager1: 200, manager2: 100, manager3: 50", true);
+    write_policy(
+        &dir,
+        vip,
+        "manager1: 200, manager2: 100, manager3: 50",
+        true,
+    );
 
     // Deployed: the address on the priority-200 node only, answering.
     let mut outputs = reconcile(&swarm, &dir).await;
@@ -178,12 +194,18 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
     let svcs = services(&swarm).await;
     assert_eq!(
         svcs.keys().cloned().collect::<Vec<_>>(),
-        ["vip-front_manager1", "vip-front_manager2", "vip-front_manager3"]
+        [
+            "vip-front_manager1",
+            "vip-front_manager2",
+            "vip-front_manager3"
+        ]
     );
     let status = e2e::bosun_ok(&swarm.host("manager1"), &["vip", "status"], 0, SLOW).await;
     let status = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(
-        status.contains(&format!("VipPolicy/front {vip}/24: held by manager1 since ")),
+        status.contains(&format!(
+            "VipPolicy/front {vip}/24: held by manager1 since "
+        )),
         "{status}"
     );
     outputs.push_str(&status);
@@ -192,7 +214,10 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
     swarm.sandbox.kill("manager1").await.expect("kill");
     let took = held_by(&swarm, vip, "manager2", SLOW).await;
     let limit = bound(1.0, 100.0) + Duration::from_secs(1);
-    assert!(took <= limit, "failover took {took:?}, keepalived's bound + 1 s is {limit:?}");
+    assert!(
+        took <= limit,
+        "failover took {took:?}, keepalived's bound + 1 s is {limit:?}"
+    );
     answers(vip).await;
     // It returns: with preempt it takes the address back.
     swarm.sandbox.start("manager1").await.expect("start");
@@ -208,12 +233,22 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
 
     // A priority edit rolls only that node's service.
     let before = services(&swarm).await;
-    write_policy(&dir, vip, "manager1: 200, manager2: 100, manager3: 60", true);
+    write_policy(
+        &dir,
+        vip,
+        "manager1: 200, manager2: 100, manager3: 60",
+        true,
+    );
     outputs.push_str(&reconcile(&swarm, &dir).await);
     let after = services(&swarm).await;
     for (name, (version, _)) in &after {
         let changed = *version != before[name].0;
-        assert_eq!(changed, name == "vip-front_manager3", "{name}: {version} vs {}", before[name].0);
+        assert_eq!(
+            changed,
+            name == "vip-front_manager3",
+            "{name}: {version} vs {}",
+            before[name].0
+        );
     }
     held_by(&swarm, vip, "manager1", SLOW).await;
 
@@ -235,25 +270,37 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
         });
         (stop, handle)
     };
-    write_policy(&dir, vip, "manager1: 200, manager2: 100, manager3: 60", false);
+    write_policy(
+        &dir,
+        vip,
+        "manager1: 200, manager2: 100, manager3: 60",
+        false,
+    );
     let rolled = reconcile(&swarm, &dir).await;
     pinger.0.store(true, std::sync::atomic::Ordering::Relaxed);
     let (sent, lost) = pinger.1.join().expect("pinger");
-    let order: Vec<usize> = ["vip-front_manager2", "vip-front_manager3", "vip-front_manager1"]
-        .iter()
-        .map(|s| {
-            rolled
-                .find(&format!("update service {s}"))
-                .unwrap_or_else(|| panic!("{s} not updated:\n{rolled}"))
-        })
-        .collect();
+    let order: Vec<usize> = [
+        "vip-front_manager2",
+        "vip-front_manager3",
+        "vip-front_manager1",
+    ]
+    .iter()
+    .map(|s| {
+        rolled
+            .find(&format!("update service {s}"))
+            .unwrap_or_else(|| panic!("{s} not updated:\n{rolled}"))
+    })
+    .collect();
     assert!(
         order.windows(2).all(|w| w[0] < w[1]),
         "the holder (manager1) rolls last:\n{rolled}"
     );
     // A ping takes up to 1 s when lost: one failover (about 3.6 s) loses
     // a handful, never the whole roll.
-    assert!(lost <= 8, "{lost} of {sent} pings lost while rolling:\n{rolled}");
+    assert!(
+        lost <= 8,
+        "{lost} of {sent} pings lost while rolling:\n{rolled}"
+    );
     outputs.push_str(&rolled);
 
     // With nopreempt the address stays where it went.
@@ -287,19 +334,37 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
     })
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(holders(&swarm, vip), [next.clone()], "nopreempt: stays on {next}");
+    assert_eq!(
+        holders(&swarm, vip),
+        [next.clone()],
+        "nopreempt: stays on {next}"
+    );
 
     // The password is in no output, spec or inspect.
     let inspect = cli::docker_at(&swarm.host("manager2"))
-        .args(["service", "inspect", "vip-front_manager1", "vip-front_manager2", "vip-front_manager3"])
+        .args([
+            "service",
+            "inspect",
+            "vip-front_manager1",
+            "vip-front_manager2",
+            "vip-front_manager3",
+        ])
         .output()
         .await
         .expect("docker service inspect");
     outputs.push_str(&String::from_utf8_lossy(&inspect.stdout));
-    let plan = e2e::bosun(&swarm.host("manager2"), &["plan", dir.to_str().expect("utf-8"), "--output", "json"], SLOW).await;
+    let plan = e2e::bosun(
+        &swarm.host("manager2"),
+        &["plan", dir.to_str().expect("utf-8"), "--output", "json"],
+        SLOW,
+    )
+    .await;
     outputs.push_str(&String::from_utf8_lossy(&plan.stdout));
     for (_, (_, spec)) in services(&swarm).await {
         outputs.push_str(&spec.to_string());
     }
-    assert!(!outputs.contains(PASSWORD), "the password leaked:\n{outputs}");
+    assert!(
+        !outputs.contains(PASSWORD),
+        "the password leaked:\n{outputs}"
+    );
 }

@@ -58,7 +58,8 @@ impl<A: Api> Api for Counted<'_, A> {
     }
     async fn remove(&self, kind: Kind, id: &str) -> swarm::Result<()> {
         self.count(self.api.remove(kind, id).await)
-    }    async fn service_logs(&self, id: &str, tail: usize) -> swarm::Result<String> {
+    }
+    async fn service_logs(&self, id: &str, tail: usize) -> swarm::Result<String> {
         self.api.service_logs(id, tail).await
     }
 }

@@ -728,7 +728,8 @@ impl<A: Api> Run<'_, A> {
             return;
         }
         let (bodies, go) = self.bodies(indices);
-        let created = self.batch(&go, |i| bodies.get(&i).cloned()).await;        if self.failed_stacks.contains(owner) {
+        let created = self.batch(&go, |i| bodies.get(&i).cloned()).await;
+        if self.failed_stacks.contains(owner) {
             return;
         }
         let Some(timeout) = stack
@@ -809,7 +810,10 @@ impl<A: Api> Run<'_, A> {
             return;
         }
         let live = vip_services(snapshot, &owner);
-        let updating: BTreeSet<&str> = updates.iter().map(|&i| self.plan.actions[i].name()).collect();
+        let updating: BTreeSet<&str> = updates
+            .iter()
+            .map(|&i| self.plan.actions[i].name())
+            .collect();
         let others: Vec<(String, String)> = live
             .iter()
             .filter(|(_, name, _)| !updating.contains(name.as_str()))
@@ -868,8 +872,14 @@ impl<A: Api> Run<'_, A> {
                     let started = tokio::time::Instant::now();
                     let services = [(name.clone(), id.clone())];
                     let timeout = stack.wait.unwrap_or(crate::plan::vip::ROLL_TIMEOUT);
-                    let res = wait::wait(self.api, &owner, &services, timeout, self.opts.poll_interval)
-                        .await;
+                    let res = wait::wait(
+                        self.api,
+                        &owner,
+                        &services,
+                        timeout,
+                        self.opts.poll_interval,
+                    )
+                    .await;
                     let outcome = match &res {
                         Ok(()) => Outcome::Done { adopted: false },
                         Err(m) => Outcome::Failed(m.clone()),

@@ -760,3 +760,114 @@ async fn detached_apply_starts_the_rollout_defers_dependents_and_goes_on_with_th
     assert!(fake.get(Kind::Service, "api_srv").is_none());
     assert!(report.to_string().contains("1 deferred"), "{report}");
 }
+
+fn vip_policy(advert: u32) -> DesiredState {
+    vip_policy_m3(advert, 50)
+}
+
+fn vip_policy_m3(advert: u32, m3: u32) -> DesiredState {
+    let text = format!(
+        "apiVersion: bosun.dev/v1alpha1\nkind: VipPolicy\nmetadata: {{name: front}}\nspec:\n  \
+         address: 10.0.0.200/24\n  interface: eth0\n  virtualRouterId: 61\n  advertInterval: {advert}\n  \
+         nodes: {{priorities: {{manager1: 200, m2: 100, m3: {m3}}}}}\n"
+    );
+    state(&[("vip.yaml", &text)])
+}
+
+/// A three-manager fake: `manager1` and two more.
+fn three_managers() -> Fake {
+    let fake = Fake::single_node();
+    for (host, addr) in [("m2", "10.0.0.3"), ("m3", "10.0.0.4")] {
+        fake.seed(
+            Kind::Node,
+            json!({"Spec": {"Role": "manager", "Availability": "active", "Labels": {}},
+                   "Description": {"Hostname": host}, "Status": {"State": "ready", "Addr": addr}}),
+        );
+    }
+    fake
+}
+
+/// Names of the services updated, in order.
+fn service_updates(fake: &Fake) -> Vec<String> {
+    fake.calls()
+        .iter()
+        .filter(|c| c.method == Method::Update && c.kind == Some(Kind::Service))
+        .filter_map(|c| fake.get(Kind::Service, c.id.as_deref()?))
+        .map(|s| s["Spec"]["Name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vip_policy_rolls_one_node_at_a_time_and_the_holder_last() {
+    let fake = three_managers();
+    let (one, opts) = (vip_policy(1), quick().detach());
+    let (res, ()) = tokio::join!(pass(&fake, &one, &opts), orchestrate(&fake, "running", 4));
+    res.expect("created");
+    assert!(service_updates(&fake).is_empty());
+    // m2 holds the address (it says so in its logs), not manager1.
+    fake.set_logs(
+        "vip-front_m2",
+        "2026-12-05T10:00:00.5Z (VI_front) Entering BACKUP STATE\n2026-12-05T10:00:04Z (VI_front) Entering MASTER STATE",
+    );
+    fake.set_logs(
+        "vip-front_manager1",
+        "2026-12-05T10:00:00.25Z (VI_front) Entering BACKUP STATE",
+    );
+    // A new interval changes every node's file: all three roll, even
+    // under the controller's detached apply, each waited for.
+    let report = pass(&fake, &vip_policy(2), &quick().detach())
+        .await
+        .expect("rolled");
+    assert_eq!(
+        service_updates(&fake),
+        ["vip-front_m3", "vip-front_manager1", "vip-front_m2"]
+    );
+    let waited: Vec<&str> = report.waits.iter().map(|w| w.stack.as_str()).collect();
+    assert_eq!(
+        waited,
+        ["vip-front_m3", "vip-front_manager1", "vip-front_m2"]
+    );
+    assert!(report.started.is_empty(), "{:?}", report.started);
+    assert!(converged(&fake, &vip_policy(2)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vip_roll_waits_for_the_other_nodes_keepalived_and_stops_at_a_node_that_fails() {
+    let fake = three_managers();
+    let (one, opts) = (vip_policy(1), quick());
+    let (res, ()) = tokio::join!(pass(&fake, &one, &opts), orchestrate(&fake, "running", 4));
+    res.expect("created");
+    // Only m3's file changes, but the other nodes' keepalived does not
+    // run: rolling m3 would leave the address without a backup.
+    fake.clear(Kind::Task);
+    let err = pass(&fake, &vip_policy_m3(1, 60), &quick())
+        .await
+        .expect_err("not rolled");
+    assert!(service_updates(&fake).is_empty());
+    let skipped = err.report().skipped().join("\n");
+    assert!(
+        skipped.contains("not rolled: the keepalived of another node is not running"),
+        "{}",
+        err.report()
+    );
+    // Every node runs keepalived again, but the first node rolled is
+    // rolled back by swarm: the roll stops there.
+    let (res, ()) = tokio::join!(pass(&fake, &one, &opts), orchestrate(&fake, "running", 2));
+    res.expect("rolled back to 1");
+    fake.set_field(
+        Kind::Service,
+        "vip-front_m2",
+        "UpdateStatus",
+        json!({"State": "rollback_completed", "Message": "update rolled back"}),
+    );
+    let err = pass(&fake, &vip_policy(2), &quick())
+        .await
+        .expect_err("m2 fails");
+    // Name order among the nodes not holding it: m2 first.
+    assert_eq!(service_updates(&fake), ["vip-front_m2"]);
+    let text = err.report().to_string();
+    assert!(
+        matches!(outcome_of(err.report(), "vip-front_m3"), Some(Outcome::Skipped(w)) if w.contains("vip-front_m2 did not converge")),
+        "{text}"
+    );
+}

@@ -159,6 +159,9 @@ pub fn run(args: &Args, allow: &[PathBuf]) -> super::Result {
         &plan::Options::default().prune(!args.no_prune).holds(holds),
     );
     plan.rollouts = rollouts;
+    if !state.vips.is_empty() {
+        plan.vips = rt.block_on(crate::vip::status::of_swarm(&client, &snapshot));
+    }
     match args.output {
         Output::Json => crate::outln!(
             "{}",

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-
 use super::{Error, Exit};
 use crate::manifest;
 use crate::source::Confinement;
@@ -85,8 +84,16 @@ fn status(args: &StatusArgs) -> super::Result {
         };
         crate::outln!("{} {}: {holder}", p.policy, p.address)?;
         for n in &p.nodes {
-            let since = n.since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
-            let error = n.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+            let since = n
+                .since
+                .as_deref()
+                .map(|s| format!(" since {s}"))
+                .unwrap_or_default();
+            let error = n
+                .error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
             crate::outln!("  {:<20} {:<8}{since}{error}", n.hostname, n.state.as_str())?;
         }
     }

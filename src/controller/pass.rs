@@ -150,6 +150,8 @@ pub struct PassOutcome {
     pub report: Option<Report>,
     /// The verification plan, when it was not empty.
     pub remaining: Option<Plan>,
+    /// Who holds each VIP after the pass (policies only).
+    pub vips: Vec<crate::vip::status::PolicyStatus>,
 }
 
 impl PassOutcome {
@@ -166,6 +168,7 @@ impl PassOutcome {
             plan: None,
             report: None,
             remaining: None,
+            vips: Vec::new(),
         }
     }
 
@@ -364,6 +367,11 @@ pub async fn enforce_from(
         if done {
             *out.drift_corrected.entry(*kind).or_default() += 1;
         }
+    }
+    if !state.vips.is_empty()
+        && let Ok(now) = observe_objects(api, opts).await
+    {
+        out.vips = crate::vip::status::of_swarm(api, &now).await;
     }
     out.plan = Some(plan);
     out.report = Some(report);

@@ -718,6 +718,7 @@ impl Worker {
             s.record_pass(pass);
             if out.result != PassResult::Invalid && (out.result == PassResult::Success || !out.objects.is_empty()) {
                 s.objects.clone_from(&out.objects);
+                s.vips.clone_from(&out.vips);
                 // Conditions of rollouts in progress or failed over the
                 // pass's own, in the same update: no reader sees one
                 // without the other.

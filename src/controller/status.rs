@@ -196,6 +196,10 @@ pub struct Status {
     pub objects: Vec<ObjectStatus>,
     /// Each stack's latest rollout, in stack name order.
     pub rollouts: Vec<RolloutStatus>,
+    /// Each `VipPolicy`'s address: which node holds it and every node's
+    /// VRRP state, from the keepalived services' logs, as of the last pass.
+    #[serde(default)]
+    pub vips: Vec<crate::vip::status::PolicyStatus>,
     /// The error of the last pass, `None` once a pass succeeds again.
     pub last_error: Option<String>,
     /// The single-writer lease.
@@ -214,6 +218,7 @@ impl Status {
             last_success: None,
             objects: Vec::new(),
             rollouts: Vec::new(),
+            vips: Vec::new(),
             last_error: None,
             lease: LeaseStatus::default(),
             ready: false,

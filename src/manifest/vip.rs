@@ -105,8 +105,9 @@ impl VipPolicySpec {
             let inside = confine
                 .check(file)
                 .map_err(|e| format!("auth.passwordFile {}: {e}", file.display()))?;
-            let text = std::fs::read_to_string(&inside)
-                .map_err(|e| format!("auth.passwordFile {}: cannot read it: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&inside).map_err(|e| {
+                format!("auth.passwordFile {}: cannot read it: {e}", file.display())
+            })?;
             return Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()));
         }
         match &auth.password_env {

@@ -303,7 +303,12 @@ impl Action {
     #[must_use]
     pub fn stack(&self) -> Option<&ObjectRef> {
         match self.owners() {
-            [owner] if matches!(owner.kind, manifest::Kind::Stack | manifest::Kind::VipPolicy) => {
+            [owner]
+                if matches!(
+                    owner.kind,
+                    manifest::Kind::Stack | manifest::Kind::VipPolicy
+                ) =>
+            {
                 Some(owner)
             }
             _ => None,
@@ -417,6 +422,9 @@ pub struct Plan {
     pub deferred: Vec<Deferred>,
     /// Stacks still rolling out or failed, when the caller looked.
     pub rollouts: Vec<Rollout>,
+    /// Who holds each VIP, when the caller looked (`bosun plan`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vips: Vec<crate::vip::status::PolicyStatus>,
 }
 
 /// How many objects a plan creates, updates and removes.

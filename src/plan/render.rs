@@ -62,6 +62,25 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
         let code = if r.state == "failed" { RED } else { YELLOW };
         let _ = writeln!(out, "{}", paint(color, code, &line));
     }
+    for v in &plan.vips {
+        let held = match (&v.holder, &v.since) {
+            (Some(h), Some(since)) => format!("held by {h} since {since}"),
+            (Some(h), None) => format!("held by {h}"),
+            _ => "held by no node".to_string(),
+        };
+        let nodes: Vec<String> = v
+            .nodes
+            .iter()
+            .map(|n| format!("{} {}", n.hostname, n.state.as_str()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "vip {} {}: {held} ({})",
+            v.policy,
+            v.address,
+            nodes.join(", ")
+        );
+    }
     let problem = |out: &mut String, label: &str, code: &str, p: &Problem| {
         let _ = writeln!(out, "{}", paint(color, code, &format!("{label}: {p}")));
     };

@@ -1371,3 +1371,192 @@ fn vip_policies_are_checked_against_the_live_nodes() {
         "{text:#?}"
     );
 }
+
+// --- VipPolicy deployed as keepalived services ----------------------------
+
+fn vip_files(priorities: &str, checks: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("pw", "pw123\n".to_string()),
+        (
+            "vip.yaml",
+            format!(
+                "{H}kind: VipPolicy\nmetadata: {{name: front}}\nspec:\n  address: 10.0.0.200/24\n  interface: eth0\n  virtualRouterId: 61\n  auth: {{passwordFile: pw}}\n  nodes: {{selector: {{role: manager}}, priorities: {{{priorities}}}}}\n{checks}"
+            ),
+        ),
+    ]
+}
+
+/// Three managers with swarm addresses.
+fn three_managers() -> Snapshot {
+    let nodes: Vec<Value> = (1..=3)
+        .map(|i| {
+            json!({"ID": format!("n-m{i}"), "Version": {"Index": 5},
+                   "Spec": {"Role": "manager", "Availability": "active", "Labels": {}},
+                   "Description": {"Hostname": format!("m{i}")},
+                   "Status": {"State": "ready", "Addr": format!("10.0.0.{}", 10 + i)}})
+        })
+        .collect();
+    Snapshot::from_json(&json!({}), &nodes, &[], &[], &[], &[], &[])
+}
+
+/// `store` keeps the nodes' addresses.
+fn vip_store(base: &Snapshot, p: &Plan) -> Snapshot {
+    let mut s = store(base, p);
+    s.nodes.clone_from(&base.nodes);
+    s
+}
+
+#[test]
+fn a_vip_policy_is_a_hashed_secret_and_a_pinned_keepalived_service_per_node() {
+    let d = build_from(&vip_files("m1: 200, m2: 100, m3: 50", ""));
+    let base = three_managers();
+    let p = plan(&d, &base, &Options::default());
+    let k = kinds(&p);
+    assert_eq!(k.len(), 6, "{k:#?}");
+    for (i, host) in ["m1", "m2", "m3"].iter().enumerate() {
+        assert!(
+            k[i].starts_with(&format!("CreateSecret vip-front_{host}-")),
+            "{k:#?}"
+        );
+        assert_eq!(k[3 + i], format!("CreateService vip-front_{host}"));
+    }
+    let Action::CreateService { body, owner, .. } = &p.actions[3] else {
+        panic!("{k:?}")
+    };
+    assert_eq!(owner.to_string(), "VipPolicy/front");
+    let spec = serde_json::to_value(body).expect("json");
+    assert_eq!(
+        spec["TaskTemplate"]["Placement"]["Constraints"],
+        json!(["node.id==n-m1"])
+    );
+    assert_eq!(
+        spec["TaskTemplate"]["Networks"],
+        json!([{"Target": "host"}])
+    );
+    let cs = &spec["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(
+        cs["CapabilityAdd"],
+        json!(["CAP_NET_ADMIN", "CAP_NET_BROADCAST", "CAP_NET_RAW"])
+    );
+    assert!(
+        cs.get("Mounts").is_none(),
+        "no docker check, no socket: {cs}"
+    );
+    assert_eq!(cs["Image"], "bosun/keepalived:2.2");
+    assert_eq!(cs["StopGracePeriod"], json!(10_000_000_000_i64));
+    assert_eq!(
+        cs["Secrets"][0]["File"]["Name"],
+        "/etc/keepalived/keepalived.conf"
+    );
+    assert_eq!(spec["Labels"]["dev.bosun.vip.priority"], "200");
+    // The rendered file (with the password) is the secret's data only.
+    let Action::CreateSecret { body, .. } = &p.actions[0] else {
+        panic!("{k:?}")
+    };
+    let conf = String::from_utf8(body.data.clone()).expect("utf-8");
+    assert!(
+        conf.contains("priority 200") && conf.contains("auth_pass pw123"),
+        "{conf}"
+    );
+    assert!(conf.contains("unicast_src_ip 10.0.0.11"), "{conf}");
+    let shown = format!("{}{}{d:?}", p.render_text(false), p.to_json());
+    assert!(!shown.contains("pw123"), "the password shows: {shown}");
+    // What the daemon stores plans to nothing.
+    let after = vip_store(&base, &p);
+    let again = plan(&d, &after, &Options::default());
+    assert!(again.is_empty(), "{}", again.render_text(false));
+}
+
+#[test]
+fn a_priority_edit_changes_only_that_nodes_secret_and_service() {
+    let before = build_from(&vip_files("m1: 200, m2: 100, m3: 50", ""));
+    let live = vip_store(
+        &three_managers(),
+        &plan(&before, &three_managers(), &Options::default()),
+    );
+    let d = build_from(&vip_files("m1: 200, m2: 100, m3: 60", ""));
+    let p = plan(&d, &live, &Options::default());
+    let k = kinds(&p);
+    assert_eq!(k.len(), 3, "{k:#?}");
+    assert!(k[0].starts_with("CreateSecret vip-front_m3-"), "{k:#?}");
+    assert_eq!(k[1], "UpdateService vip-front_m3");
+    assert!(k[2].starts_with("RemoveSecret vip-front_m3-"), "{k:#?}");
+    assert!(
+        p.actions[2]
+            .reason()
+            .is_some_and(|r| r.starts_with("superseded by")),
+        "{:?}",
+        p.actions[2]
+    );
+}
+
+#[test]
+fn a_node_the_policy_no_longer_selects_loses_its_keepalived_and_a_deleted_policy_only_with_prune() {
+    let d = build_from(&vip_files("m1: 200, m2: 100, m3: 50", ""));
+    let base = three_managers();
+    let mut live = vip_store(&base, &plan(&d, &base, &Options::default()));
+    // m3 becomes a worker: not selected any more; m1 and m2 get new peers.
+    live.nodes[2].role = "worker".into();
+    let p = plan(&d, &live, &Options::default());
+    let k = kinds(&p);
+    assert!(
+        k.contains(&"RemoveService vip-front_m3".to_string()),
+        "{k:#?}"
+    );
+    let removed = p
+        .actions
+        .iter()
+        .find(|a| a.name() == "vip-front_m3")
+        .and_then(Action::reason);
+    assert_eq!(removed, Some("VipPolicy/front no longer selects this node"));
+    assert!(
+        k.contains(&"UpdateService vip-front_m1".to_string()),
+        "{k:#?}"
+    );
+    // A policy that selects nothing keeps what runs, with its warning.
+    live.nodes.iter_mut().for_each(|n| n.role = "worker".into());
+    let p = plan(&d, &live, &Options::default().prune(true));
+    assert!(kinds(&p).is_empty(), "{:#?}", kinds(&p));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("selects no node"))
+    );
+    // The policy deleted: removed only with prune.
+    let none = build_from(&[(
+        "n.yaml",
+        format!("{H}kind: Network\nmetadata: {{name: other}}\nspec: {{}}\n"),
+    )]);
+    let live = vip_store(&base, &plan(&d, &base, &Options::default()));
+    let removes = |p: &Plan| {
+        kinds(p)
+            .into_iter()
+            .filter(|k| k.starts_with("Remove"))
+            .count()
+    };
+    assert_eq!(removes(&plan(&none, &live, &Options::default())), 0);
+    let p = plan(&none, &live, &Options::default().prune(true));
+    assert_eq!(removes(&p), 6, "{:#?}", kinds(&p));
+}
+
+#[test]
+fn a_docker_check_mounts_the_nodes_socket_read_only() {
+    let d = build_from(&vip_files(
+        "m1: 200",
+        "  checks: [{name: dockerd, type: docker, weight: -150}]\n",
+    ));
+    let p = plan(&d, &three_managers(), &Options::default());
+    let Some(Action::CreateService { body, .. }) = p
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::CreateService { .. }))
+    else {
+        panic!("{:#?}", kinds(&p))
+    };
+    let cs = serde_json::to_value(body).expect("json")["TaskTemplate"]["ContainerSpec"].clone();
+    assert_eq!(
+        cs["Mounts"],
+        json!([{"Type": "bind", "Source": "/var/run/docker.sock",
+                "Target": "/var/run/docker.sock", "ReadOnly": true}])
+    );
+}

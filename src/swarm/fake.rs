@@ -252,7 +252,9 @@ impl Fake {
     /// What `service_logs` answers for the service named `service` (lines
     /// led by RFC 3339 timestamps, as the daemon sends them).
     pub fn set_logs(&self, service: &str, text: &str) {
-        self.lock().logs.insert(service.to_string(), text.to_string());
+        self.lock()
+            .logs
+            .insert(service.to_string(), text.to_string());
     }
 
     /// Every call so far, in order.

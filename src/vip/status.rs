@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::swarm::Api;
 
@@ -17,7 +17,7 @@ pub const TAIL: usize = 200;
 pub const LOGS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A node's VRRP state, from its keepalived's last transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VrrpState {
     /// Holds the address.
@@ -46,7 +46,7 @@ impl VrrpState {
 }
 
 /// One node of a policy as its logs show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeState {
     pub hostname: String,
     /// The keepalived service on that node.
@@ -112,7 +112,7 @@ pub fn holder(nodes: &[NodeState]) -> Option<&NodeState> {
 }
 
 /// One policy's address and nodes, as the swarm shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyStatus {
     /// `VipPolicy/<name>`.
     pub policy: String,
@@ -173,11 +173,7 @@ pub async fn observe<A: Api>(api: &A, services: &[(String, String, String)]) -> 
                 Some((ts, state)) => (state, Some(ts), None),
                 None => (VrrpState::Unknown, None, None),
             },
-            Ok(Err(e)) => (
-                VrrpState::Unknown,
-                None,
-                Some(crate::error::chain(&e)),
-            ),
+            Ok(Err(e)) => (VrrpState::Unknown, None, Some(crate::error::chain(&e))),
             Err(_) => (
                 VrrpState::Unknown,
                 None,

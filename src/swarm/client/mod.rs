@@ -604,18 +604,17 @@ impl Api for Client {
             .send(Method::GET, self.path(&rest), "/services/{id}/logs", None)
             .await?;
         let status = sent.response.status();
-        let bytes = match tokio::time::timeout_at(deadline, sent.response.into_body().collect())
-            .await
-        {
-            Err(_) => return Err(self.timed_out(&sent.method, &sent.path)),
-            Ok(Err(e)) => {
-                return Err(Error::ConnectFailed {
-                    host: self.host.clone(),
-                    message: format!("GET {}: reading the response: {e}", sent.path),
-                });
-            }
-            Ok(Ok(b)) => b.to_bytes(),
-        };
+        let bytes =
+            match tokio::time::timeout_at(deadline, sent.response.into_body().collect()).await {
+                Err(_) => return Err(self.timed_out(&sent.method, &sent.path)),
+                Ok(Err(e)) => {
+                    return Err(Error::ConnectFailed {
+                        host: self.host.clone(),
+                        message: format!("GET {}: reading the response: {e}", sent.path),
+                    });
+                }
+                Ok(Ok(b)) => b.to_bytes(),
+            };
         if !status.is_success() {
             return Err(response_failed(&sent.method, &sent.path, status, &bytes));
         }
