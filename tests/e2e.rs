@@ -84,7 +84,8 @@ async fn every_example_converges_in_a_three_manager_two_worker_sandbox() {
             for p in &report.problems {
                 let _ = writeln!(failures, "{name}: {p}");
             }
-            let want = expect::names(&dir, &env);
+            let nodes = bosun::swarm::observe(&api).await.expect("observe");
+            let want = expect::names_on(&dir, &env, Some(&nodes));
             let have = managed(&api).await;
             if want != have {
                 let _ = writeln!(

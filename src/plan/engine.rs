@@ -762,11 +762,7 @@ impl<'a> Cx<'a> {
 /// the priorities the nodes get, a node whose swarm address is outside the
 /// address's prefix.
 fn vip_preflight(desired: &DesiredState, snapshot: &Snapshot) -> Vec<Problem> {
-    let facts: Vec<crate::vip::NodeFacts> = snapshot
-        .nodes
-        .iter()
-        .filter_map(crate::vip::NodeFacts::of)
-        .collect();
+    let facts = super::vip::node_facts(desired, snapshot);
     let mut out = Vec::new();
     for v in &desired.vips {
         let (owner, spec) = (&v.owner, &v.spec);

@@ -1560,3 +1560,35 @@ fn a_docker_check_mounts_the_nodes_socket_read_only() {
                 "Target": "/var/run/docker.sock", "ReadOnly": true}])
     );
 }
+
+#[test]
+fn a_vip_policy_selecting_a_label_the_same_folder_sets_is_planned_in_the_same_pass() {
+    let mut files = vip_files("m1: 11, m2: 10", "");
+    files[1].1 = files[1].1.replace(
+        "selector: {role: manager}",
+        "selector: {labels: {lb: \"true\"}}",
+    );
+    files.push((
+        "nodes.yaml",
+        format!(
+            "{H}kind: NodeLabels\nmetadata: {{name: lbs}}\nspec:\n  rules:\n    - selector: {{hostname: m1}}\n      labels: {{lb: \"true\"}}\n    - selector: {{hostname: m2}}\n      labels: {{lb: \"true\"}}\n"
+        ),
+    ));
+    let d = build_from(&files);
+    let p = plan(&d, &three_managers(), &Options::default());
+    let services: Vec<String> = kinds(&p)
+        .into_iter()
+        .filter(|k| k.starts_with("CreateService"))
+        .collect();
+    assert_eq!(
+        services,
+        ["CreateService vip-front_m1", "CreateService vip-front_m2"]
+    );
+    assert!(
+        !p.warnings
+            .iter()
+            .any(|w| w.message.contains("selects no node")),
+        "{:?}",
+        p.warnings
+    );
+}

@@ -121,7 +121,7 @@ pub fn with_vips<'a>(desired: &'a DesiredState, snapshot: &Snapshot) -> Cow<'a, 
     if desired.vips.is_empty() {
         return Cow::Borrowed(desired);
     }
-    let facts: Vec<NodeFacts> = snapshot.nodes.iter().filter_map(NodeFacts::of).collect();
+    let facts = node_facts(desired, snapshot);
     let mut out = desired.clone();
     for v in &desired.vips {
         let members = vip::members(&v.spec, &facts);
@@ -144,6 +144,31 @@ pub fn with_vips<'a>(desired: &'a DesiredState, snapshot: &Snapshot) -> Cow<'a, 
         out.stacks.push(stack);
     }
     Cow::Owned(out)
+}
+
+/// What the policies' selectors see of the nodes: as observed, with the
+/// labels the same plan's `NodeLabels` rules set (a policy selecting nodes
+/// by a label this folder sets converges in one pass).
+#[must_use]
+pub fn node_facts(desired: &DesiredState, snapshot: &Snapshot) -> Vec<NodeFacts> {
+    let planned = super::nodes::plan(&desired.node_rules, snapshot, desired.scope.as_deref());
+    snapshot
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let mut facts = NodeFacts::of(n)?;
+            let labels = planned.iter().find_map(|a| match a {
+                super::Action::UpdateNode { id, spec, .. } if *id == n.meta.id => {
+                    serde_json::from_value(spec["Labels"].clone()).ok()
+                }
+                _ => None,
+            });
+            if let Some(labels) = labels {
+                facts.labels = labels;
+            }
+            Some(facts)
+        })
+        .collect()
 }
 
 /// The policy's stack: one secret and one service per member.

@@ -540,9 +540,23 @@ fn check_policies(
 /// Names of everything `dir` makes bosun own, per kind: the `Network`
 /// manifests, and each stack's networks, configs, secrets and services.
 pub fn names(dir: &Path, env: &BTreeMap<String, String>) -> BTreeMap<Kind, BTreeSet<String>> {
+    names_on(dir, env, None)
+}
+
+/// [`names`], with the keepalived services and secrets of the folder's VIP
+/// policies for the nodes of `swarm`.
+pub fn names_on(
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    swarm: Option<&bosun::swarm::Snapshot>,
+) -> BTreeMap<Kind, BTreeSet<String>> {
     let desired =
         manifest::load_with(dir, env).unwrap_or_else(|d| panic!("{}: {d}", dir.display()));
     let state = DesiredState::build(&desired, env).unwrap_or_else(|e| panic!("{e:#}"));
+    let state = match swarm {
+        Some(snapshot) => bosun::plan::vip::with_vips(&state, snapshot).into_owned(),
+        None => state,
+    };
     let mut out: BTreeMap<Kind, BTreeSet<String>> = BTreeMap::new();
     for kind in [Kind::Service, Kind::Config, Kind::Secret, Kind::Network] {
         out.insert(kind, BTreeSet::new());
