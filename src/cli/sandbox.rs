@@ -27,7 +27,7 @@ pub struct NameArg {
 /// A node of a sandbox plus the sandbox name.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArg {
-    /// Node name: manager1…N, worker1…M.
+    /// Node: its hostname, or manager1…N, worker1…M.
     pub node: String,
     #[command(flatten)]
     pub name: NameArg,
@@ -46,15 +46,23 @@ pub enum SandboxCommand {
         /// Keep a half-started sandbox (for its logs) when up fails.
         #[arg(long)]
         keep_on_failure: bool,
+        /// The nodes' hostnames, managers first (e.g. swarm1,swarm2,swarm3),
+        /// so manifests written for a real cluster run unchanged.
+        #[arg(long, value_delimiter = ',')]
+        hostnames: Vec<String>,
         #[command(flatten)]
         name: NameArg,
     },
     /// Stop every node and remove all traces (processes, namespaces, mounts, bridge, iptables rules).
     Down(NameArg),
-    /// SIGKILL a node's daemon, containerd and containers (simulates a crash).
+    /// SIGKILL a node's daemon, containerd and containers and take its link down (a crash).
     Kill(NodeArg),
-    /// Start a killed node again with the same data; it rejoins the swarm.
+    /// Start a killed node again with the same data, its link up; it rejoins the swarm.
     Start(NodeArg),
+    /// Take a node's link down; its processes keep running (a cut cable).
+    Cut(NodeArg),
+    /// Bring a cut node's link up again.
+    Mend(NodeArg),
     /// Show daemons and the swarm's node list.
     Status(NameArg),
     /// Print `export DOCKER_HOST=…` for a node (use with eval).
@@ -82,11 +90,13 @@ async fn run_async(command: &SandboxCommand) -> anyhow::Result<Exit> {
             managers,
             workers,
             keep_on_failure,
+            hostnames,
             name,
         } => {
             let config = Config::new(&name.name)
                 .managers(*managers)
                 .workers(*workers)
+                .hostnames(hostnames.clone())
                 .keep_on_failure(*keep_on_failure);
             let sandbox = Sandbox::up(config)
                 .await
@@ -111,6 +121,14 @@ async fn run_async(command: &SandboxCommand) -> anyhow::Result<Exit> {
         SandboxCommand::Start(node) => {
             Sandbox::open(&node.name.name)?.start(&node.node).await?;
             crate::outln!("started {}", node.node)?;
+        }
+        SandboxCommand::Cut(node) => {
+            Sandbox::open(&node.name.name)?.cut(&node.node).await?;
+            crate::outln!("cut {}", node.node)?;
+        }
+        SandboxCommand::Mend(node) => {
+            Sandbox::open(&node.name.name)?.mend(&node.node).await?;
+            crate::outln!("mended {}", node.node)?;
         }
         SandboxCommand::Status(name) => {
             crate::out!("{}", Sandbox::open(&name.name)?.status().await)?;

@@ -1,5 +1,5 @@
 //! A real multi-node swarm on one Linux host: one `dockerd` per node, each in
-//! its own network and UTS namespace, joined by a bridge.
+//! its own network, UTS and mount namespace, joined by a bridge.
 //!
 //! It is the test harness of bosun (tests bring up a swarm, break it, and
 //! check what bosun does) and the place where users rehearse failover and
@@ -11,9 +11,14 @@
 //! |---|---|
 //! | state, data, sockets, logs | `/run/bosun-sandbox/<name>/<node>/` |
 //! | network namespace | `bosun-<name>-<node>` |
+//! | mount namespace | none named: it lives as long as the node's processes |
 //! | bridge / veths | `bsn-<hash6>` / `bs<hash6>m1`, `bs<hash6>w1` |
 //! | subnet | `10.213.<n>.0/24`, claimed in `/run/bosun-sandbox/.subnets/<n>` |
 //! | iptables | `FORWARD` rules commented `bosun-sandbox:<name>` |
+//!
+//! `<node>` in these names is the node's internal name (`manager1`,
+//! `worker2`: role and index); its hostname may differ
+//! ([`Config::hostnames`]), and every method taking a node accepts either.
 //!
 //! ```no_run
 //! # async fn demo() -> bosun::sandbox::Result<()> {
@@ -22,6 +27,8 @@
 //! let host = sandbox.docker_host("manager1")?; // "unix:///run/bosun-sandbox/demo/manager1/docker.sock"
 //! sandbox.kill("manager2").await?;
 //! sandbox.start("manager2").await?;
+//! sandbox.cut("manager3").await?; // its link goes down, its daemon keeps running
+//! sandbox.mend("manager3").await?;
 //! sandbox.down().await?;
 //! # Ok(()) }
 //! ```
@@ -75,6 +82,9 @@ pub enum Error {
     /// Node counts out of range.
     #[error("invalid sandbox size: {0}")]
     InvalidSize(String),
+    /// The `--hostnames` list does not fit the nodes.
+    #[error("invalid --hostnames: {0}")]
+    InvalidHostnames(String),
     /// `up` found state of a sandbox with the same name.
     #[error(
         "sandbox {name:?} already exists ({dir}); run `bosun sandbox down --name {name}` first"
@@ -198,6 +208,7 @@ pub struct Config {
     root: PathBuf,
     ready_timeout: Duration,
     keep_on_failure: bool,
+    hostnames: Vec<String>,
 }
 
 impl Config {
@@ -211,6 +222,7 @@ impl Config {
             root: PathBuf::from(DEFAULT_ROOT),
             ready_timeout: Duration::from_secs(180),
             keep_on_failure: false,
+            hostnames: Vec::new(),
         }
     }
     /// Number of managers (1..=89).
@@ -245,6 +257,16 @@ impl Config {
         self
     }
 
+    /// Hostnames of the nodes, managers first, then workers (default
+    /// `manager1…`, `worker1…`). Each node's UTS hostname, and so its swarm
+    /// node hostname, is its name here; one per node, unique, each a valid
+    /// hostname.
+    #[must_use]
+    pub fn hostnames(mut self, hostnames: Vec<String>) -> Self {
+        self.hostnames = hostnames;
+        self
+    }
+
     fn validate(&self) -> Result<()> {
         net::validate_name(&self.name)?;
         if !(1..=89).contains(&self.managers) {
@@ -259,6 +281,9 @@ impl Config {
                 self.workers
             )));
         }
+        if !self.hostnames.is_empty() {
+            net::validate_hostnames(&self.hostnames, self.managers, self.workers)?;
+        }
         Ok(())
     }
 }
@@ -270,6 +295,19 @@ struct State {
     octet: u8,
     managers: u32,
     workers: u32,
+    /// Hostnames, managers first; empty means `manager1…`, `worker1…`
+    /// (and in state files written before hostnames existed).
+    #[serde(default)]
+    hostnames: Vec<String>,
+}
+
+/// A node resolved from its hostname or internal name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeRef {
+    role: Role,
+    index: u32,
+    /// Internal name (`manager1`): state directory, netns, veth.
+    name: String,
 }
 
 /// A running (or partly running) sandbox.
@@ -306,6 +344,7 @@ impl Sandbox {
                 octet,
                 managers: config.managers,
                 workers: config.workers,
+                hostnames: config.hostnames.clone(),
             },
         };
         let result = sandbox.build(config.ready_timeout).await;
@@ -339,8 +378,7 @@ impl Sandbox {
         for (role, index) in self.node_list() {
             let node = net::node_name(role, index);
             mkdir(&self.paths(&node).dir)?;
-            let ns = net::netns_path(&layout.netns(&node));
-            node::spawn_dockerd(&self.paths(&node), &node, &ns).await?;
+            self.spawn(&self.node_ref(role, index)).await?;
         }
         for (role, index) in self.node_list() {
             self.wait_daemon(&net::node_name(role, index), deadline)
@@ -384,29 +422,70 @@ impl Sandbox {
         self.root.join(&self.state.name)
     }
 
-    /// Node names, managers first: `manager1…N`, `worker1…M`.
+    /// Node hostnames, managers first: `manager1…N`, `worker1…M` unless
+    /// [`Config::hostnames`] named them.
     #[must_use]
     pub fn nodes(&self) -> Vec<String> {
         self.node_list()
             .into_iter()
-            .map(|(r, i)| net::node_name(r, i))
+            .map(|(r, i)| self.hostname_at(r, i))
             .collect()
     }
 
-    /// Manager node names.
+    /// Manager hostnames.
     #[must_use]
     pub fn managers(&self) -> Vec<String> {
         (1..=self.state.managers)
-            .map(|i| net::node_name(Role::Manager, i))
+            .map(|i| self.hostname_at(Role::Manager, i))
             .collect()
     }
 
-    /// Worker node names.
+    /// Worker hostnames.
     #[must_use]
     pub fn workers(&self) -> Vec<String> {
         (1..=self.state.workers)
-            .map(|i| net::node_name(Role::Worker, i))
+            .map(|i| self.hostname_at(Role::Worker, i))
             .collect()
+    }
+
+    /// A node's hostname (`node` is its hostname or its internal name).
+    pub fn hostname(&self, node: &str) -> Result<String> {
+        let (role, index) = self.check_node(node)?;
+        Ok(self.hostname_at(role, index))
+    }
+
+    /// A node's network namespace (`ip -n <netns> …`).
+    pub fn netns(&self, node: &str) -> Result<String> {
+        let n = self.resolve(node)?;
+        Ok(self.layout().netns(&n.name))
+    }
+
+    /// Take a node's link down (its bridge port): the node loses its
+    /// network, its processes keep running. The way keepalived failover is
+    /// tested: cut the master's cable.
+    pub async fn cut(&self, node: &str) -> Result<()> {
+        let n = self.resolve(node)?;
+        run_cmd(
+            "ip",
+            &["link", "set", &self.layout().veth(n.role, n.index), "down"],
+        )
+        .await
+    }
+
+    /// Bring a cut node's link up again.
+    pub async fn mend(&self, node: &str) -> Result<()> {
+        let n = self.resolve(node)?;
+        run_cmd(
+            "ip",
+            &["link", "set", &self.layout().veth(n.role, n.index), "up"],
+        )
+        .await
+    }
+
+    /// Whether a node's link is cut ([`Sandbox::cut`], or [`Sandbox::kill`]).
+    pub fn is_cut(&self, node: &str) -> Result<bool> {
+        let n = self.resolve(node)?;
+        Ok(link_down(&self.layout().veth(n.role, n.index)))
     }
 
     /// `DOCKER_HOST` value of a node: `unix:///run/bosun-sandbox/<name>/<node>/docker.sock`.
@@ -445,12 +524,20 @@ impl Sandbox {
             .map_err(|e| api_err("version", e))
     }
 
-    /// SIGKILL a node's dockerd, its containerd, shims and containers: a crash.
-    /// Its data stays, so [`Sandbox::start`] brings the same node back.
+    /// A crash: SIGKILL a node's dockerd, its containerd, shims and
+    /// containers, and take its link down (a crashed machine answers
+    /// nothing, not even for addresses its dead processes left on its
+    /// interfaces, such as keepalived's VIP). Its data stays, so
+    /// [`Sandbox::start`] brings the same node back.
     pub async fn kill(&self, node: &str) -> Result<()> {
-        self.check_node(node)?;
+        self.cut(node).await?;
+        self.kill_processes(node).await
+    }
+
+    async fn kill_processes(&self, node: &str) -> Result<()> {
+        let n = self.resolve(node)?;
         let paths = self.paths(node);
-        let netns: Vec<u64> = node::netns_inode(&net::netns_path(&self.layout().netns(node)))
+        let netns: Vec<u64> = node::netns_inode(&net::netns_path(&self.layout().netns(&n.name)))
             .into_iter()
             .collect();
         let marker = format!("{}/", paths.dir.display());
@@ -466,19 +553,20 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Start a node's dockerd again with the same data and wait until its API
-    /// answers; a swarm member rejoins by itself. No-op when it runs.
+    /// Start a node's dockerd again with the same data, its link up, and
+    /// wait until its API answers; a swarm member rejoins by itself. When
+    /// the daemon runs, only the link is brought up.
     pub async fn start(&self, node: &str) -> Result<()> {
-        self.check_node(node)?;
+        let n = self.resolve(node)?;
         let paths = self.paths(node);
         if read_pid(&paths.dir).is_some_and(node::alive) {
             tracing::info!(node, "already running");
-            return Ok(());
+            return self.mend(node).await;
         }
         // A dead dockerd may have left its containerd or shims running.
-        self.kill(node).await?;
-        let ns = net::netns_path(&self.layout().netns(node));
-        node::spawn_dockerd(&paths, node, &ns).await?;
+        self.kill_processes(node).await?;
+        self.mend(node).await?;
+        self.spawn(&n).await?;
         self.wait_daemon(node, Instant::now() + Duration::from_secs(90))
             .await
     }
@@ -549,7 +637,7 @@ impl Sandbox {
             .node_list()
             .into_iter()
             .map(|(role, index)| {
-                let node = net::node_name(role, index);
+                let node = self.hostname_at(role, index);
                 let paths = self.paths(&node);
                 let pid = read_pid(&paths.dir);
                 NodeProcess {
@@ -693,9 +781,13 @@ impl Sandbox {
         }
     }
 
+    /// Files of a node (`node`: hostname or internal name).
     fn paths(&self, node: &str) -> NodePaths {
+        let name = self
+            .resolve(node)
+            .map_or_else(|_| node.to_owned(), |n| n.name);
         NodePaths {
-            dir: self.dir().join(node),
+            dir: self.dir().join(name),
         }
     }
 
@@ -707,16 +799,65 @@ impl Sandbox {
     }
 
     fn check_node(&self, node: &str) -> Result<(Role, u32)> {
-        net::parse_node_name(node)
-            .filter(|(role, index)| match role {
+        self.resolve(node).map(|n| (n.role, n.index))
+    }
+
+    /// A node by its hostname, or by its internal name (`manager1`).
+    fn resolve(&self, node: &str) -> Result<NodeRef> {
+        let by_hostname = self
+            .node_list()
+            .into_iter()
+            .find(|(r, i)| self.hostname_at(*r, *i) == node);
+        let by_name = || {
+            net::parse_node_name(node).filter(|(role, index)| match role {
                 Role::Manager => *index <= self.state.managers,
                 Role::Worker => *index <= self.state.workers,
             })
+        };
+        by_hostname
+            .or_else(by_name)
+            .map(|(role, index)| self.node_ref(role, index))
             .ok_or_else(|| Error::UnknownNode {
                 sandbox: self.state.name.clone(),
                 node: node.to_owned(),
                 known: self.nodes().join(", "),
             })
+    }
+
+    fn node_ref(&self, role: Role, index: u32) -> NodeRef {
+        NodeRef {
+            role,
+            index,
+            name: net::node_name(role, index),
+        }
+    }
+
+    /// The hostname of the node at `(role, index)`.
+    fn hostname_at(&self, role: Role, index: u32) -> String {
+        let at = match role {
+            Role::Manager => index as usize - 1,
+            Role::Worker => (self.state.managers + index) as usize - 1,
+        };
+        self.state
+            .hostnames
+            .get(at)
+            .cloned()
+            .unwrap_or_else(|| net::node_name(role, index))
+    }
+
+    /// Start a node's dockerd in its namespaces.
+    async fn spawn(&self, n: &NodeRef) -> Result<u32> {
+        let netns = net::netns_path(&self.layout().netns(&n.name));
+        let hostname = self.hostname_at(n.role, n.index);
+        node::spawn_dockerd(
+            &self.paths(&n.name),
+            node::Spawn {
+                hostname: &hostname,
+                netns: &netns,
+                sandbox_dir: &self.dir(),
+            },
+        )
+        .await
     }
 
     /// Wait until a node's daemon answers `/_ping`; fail early when it exits.
@@ -792,6 +933,14 @@ impl Sandbox {
     }
 }
 
+/// Whether a host link is administratively down.
+fn link_down(link: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{link}/flags"))
+        .ok()
+        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_some_and(|flags| flags & 1 == 0)
+}
+
 pub(crate) fn mkdir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         action: "create directory",
@@ -840,6 +989,7 @@ mod tests {
                 octet: 9,
                 managers,
                 workers,
+                hostnames: Vec::new(),
             },
         }
     }

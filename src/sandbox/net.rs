@@ -48,6 +48,39 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// Check `--hostnames`: one per node (`managers + workers`), unique, each a
+/// hostname (labels of lowercase letters, digits and `-`, at most 63
+/// characters, not starting or ending with `-`, separated by `.`).
+pub fn validate_hostnames(hostnames: &[String], managers: u32, workers: u32) -> Result<()> {
+    let bad = |why: String| Err(Error::InvalidHostnames(why));
+    let want = (managers + workers) as usize;
+    if hostnames.len() != want {
+        return bad(format!(
+            "{} given for {want} nodes ({managers} managers, {workers} workers); give one per node, managers first",
+            hostnames.len()
+        ));
+    }
+    for (i, h) in hostnames.iter().enumerate() {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if h.len() > 253 || !h.split('.').all(label_ok) {
+            return bad(format!(
+                "`{h}` is not a hostname (lowercase letters, digits, `-` and `.`, labels of at most 63)"
+            ));
+        }
+        if hostnames[..i].contains(h) {
+            return bad(format!("`{h}` is given twice"));
+        }
+    }
+    Ok(())
+}
+
 /// Six hex digits of SHA-256 of the name: stable across Rust versions and hosts.
 #[must_use]
 pub fn short_hash(name: &str) -> String {
@@ -413,6 +446,17 @@ mod tests {
             assert!(!sorted.contains(&0) && !sorted.contains(&255));
         }
         assert_ne!(short_hash("a"), short_hash("b"));
+    }
+
+    #[test]
+    fn hostnames_should_be_one_per_node_unique_and_valid() {
+        let h = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert!(validate_hostnames(&h(&["swarm1", "swarm2", "lb-1.lan"]), 2, 1).is_ok());
+        let err = |v: &[&str], m, w| validate_hostnames(&h(v), m, w).unwrap_err().to_string();
+        assert!(err(&["a", "b"], 3, 0).contains("2 given for 3 nodes"));
+        assert!(err(&["a", "a"], 2, 0).contains("`a` is given twice"));
+        assert!(err(&["Swarm1"], 1, 0).contains("not a hostname"));
+        assert!(err(&["-x"], 1, 0).contains("not a hostname"));
     }
 
     #[test]

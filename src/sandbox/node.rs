@@ -1,9 +1,25 @@
-//! One node's daemon: start dockerd inside the node's network and UTS
+//! One node's daemon: start dockerd inside the node's network, UTS and mount
 //! namespaces, find every process that belongs to it, kill them, and clean up
 //! the mounts dockerd leaves under its data and exec roots.
 //!
 //! Why `nsenter --net` and not `ip netns exec`: the latter remounts `/sys`,
-//! after which dockerd fails with "Devices cgroup isn't mounted".
+//! after which dockerd fails with "Devices cgroup isn't mounted". The network
+//! namespace is entered first, while `/run/netns` is still the host's.
+//!
+//! Why a mount namespace: a swarm task that binds `/var/run/docker.sock`
+//! must reach its own node's daemon, not the host's. Each dockerd runs in a
+//! private mount namespace whose `/run` is a fresh tmpfs holding
+//! `docker.sock` (a symlink to the node's socket, so the host and the node
+//! see the same socket file) and, bound back at the same path, the sandbox's
+//! directory (data, exec root, sockets, logs). Everything else dockerd,
+//! containerd and the shims put under `/run` (`/run/containerd/s/…` shim
+//! sockets, `/run/docker/plugins`, `/run/xtables.lock` — which only guards
+//! the tables of the node's own network namespaces) stays private to the
+//! node. Mounts dockerd makes (overlays, `exec/netns/*`, secrets) live in that
+//! namespace only and vanish with its last process, so the host's mount table
+//! never sees them. The copies of the host's mounts under `/run` and the
+//! sandbox directory are dropped in the new namespace, so a node never pins
+//! another node's or the host's mounts and network namespaces.
 //!
 //! A node's processes are found from `/proc`, not from a pid file alone:
 //! dockerd, its containerd and the containerd shims all live in the node's
@@ -53,6 +69,12 @@ impl NodePaths {
     pub fn log(&self) -> PathBuf {
         self.dir.join("dockerd.log")
     }
+    /// Mount point where the node's private `/run` is prepared before it is
+    /// moved onto `/run` (an empty directory on the host).
+    #[must_use]
+    pub fn run_stage(&self) -> PathBuf {
+        self.dir.join("run")
+    }
     /// An empty daemon.json, so the host's /etc/docker/daemon.json cannot interfere.
     #[must_use]
     pub fn config(&self) -> PathBuf {
@@ -76,12 +98,63 @@ pub fn dockerd_args(paths: &NodePaths) -> Vec<String> {
     ]
 }
 
+/// The shell that prepares a node's mount namespace and execs dockerd; run by
+/// `unshare --uts --mount --propagation private` inside the node's network
+/// namespace. Arguments: hostname, sandbox directory (canonical), its path
+/// relative to `/run` (empty when it lies elsewhere), staging mount point,
+/// node socket, then the dockerd command line.
+///
+/// `mount -n`: util-linux would otherwise try to record the mounts in the
+/// host's `/run/mount/utab`.
+pub const NODE_INIT: &str = r#"set -e
+h=$1 dir=$2 rel=$3 stage=$4 sock=$5
+shift 5
+hostname "$h"
+mount -n -t tmpfs -o mode=755 bosun-run "$stage"
+mounts=$(while read -r _ _ _ _ m _; do echo "$m"; done </proc/self/mountinfo)
+for m in $mounts; do
+  case $m in "$stage" | "$stage"/*) continue ;; esac
+  case $stage/ in "$m"/*) continue ;; esac
+  case $m in /run/* | "$dir"/*) umount -n -l "$m" 2>/dev/null || true ;; esac
+done
+if [ -n "$rel" ]; then
+  mkdir -p "$stage/$rel"
+  mount -n --bind "$dir" "$stage/$rel"
+fi
+mount -n --move "$stage" /run
+ln -s "$sock" /run/docker.sock
+exec "$@"
+"#;
+
+/// Where a node's mount namespace binds the sandbox directory back: its path
+/// below `/run` when it lies there (both canonical), or `None`.
+#[must_use]
+pub fn run_relative(sandbox_dir: &Path, run: &Path) -> Option<PathBuf> {
+    sandbox_dir
+        .strip_prefix(run)
+        .ok()
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(Path::to_owned)
+}
+
+/// Where a node is started: its hostname, network namespace and sandbox.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawn<'a> {
+    /// UTS hostname (and so the swarm node's hostname).
+    pub hostname: &'a str,
+    /// Path of the node's network namespace file.
+    pub netns: &'a Path,
+    /// The sandbox's directory, bound into the node's private `/run`.
+    pub sandbox_dir: &'a Path,
+}
+
 /// Start a node's dockerd detached from this process (callers make sure none
-/// of the node's processes is left), in a new UTS namespace
-/// with hostname `node` and in the network namespace at `netns_path`.
+/// of the node's processes is left), in the network namespace at
+/// `spawn.netns`, a new UTS namespace with hostname `spawn.hostname` and a
+/// private mount namespace (see the module docs and [`NODE_INIT`]).
 /// Returns the daemon's pid (the wrappers exec, so it is dockerd's own).
-pub async fn spawn_dockerd(paths: &NodePaths, node: &str, netns_path: &Path) -> Result<u32> {
-    for dir in [paths.data_root(), paths.exec_root()] {
+pub async fn spawn_dockerd(paths: &NodePaths, spawn: Spawn<'_>) -> Result<u32> {
+    for dir in [paths.data_root(), paths.exec_root(), paths.run_stage()] {
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
             action: "create directory",
             path: dir.clone(),
@@ -98,19 +171,38 @@ pub async fn spawn_dockerd(paths: &NodePaths, node: &str, netns_path: &Path) -> 
     // moment ago (until init reaps it), and then waits for a socket that
     // never comes ("timeout waiting for containerd to start").
     let _ = std::fs::remove_file(paths.exec_root().join("containerd/containerd.pid"));
+    let canonical = |path: &Path| {
+        std::fs::canonicalize(path).map_err(|source| Error::Io {
+            action: "resolve",
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let sandbox_dir = canonical(spawn.sandbox_dir)?;
+    let rel = run_relative(&sandbox_dir, &canonical(Path::new("/run"))?).unwrap_or_default();
+    let stage = canonical(&paths.run_stage())?;
 
     // The outer shell backgrounds the daemon and exits at once, so the daemon
     // is not our child (no zombie in a long-lived test process) and stays up
     // after the CLI exits.
     let outer = r#"log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!"#;
-    let inner = r#"h=$1; n=$2; shift 2; hostname "$h" && exec nsenter --net="$n" -- "$@""#;
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(outer)
         .arg("sh")
         .arg(paths.log())
-        .args(["unshare", "--uts", "sh", "-c", inner, "sh", node])
-        .arg(netns_path)
+        .arg("nsenter")
+        .arg(format!("--net={}", spawn.netns.display()))
+        .args([
+            "--",
+            "unshare",
+            "--uts",
+            "--mount",
+            "--propagation",
+            "private",
+        ])
+        .args(["--", "sh", "-c", NODE_INIT, "sh", spawn.hostname])
+        .args([&sandbox_dir, &rel, &stage, &paths.socket()])
         .args(dockerd_args(paths))
         // Swarm tasks first try to pull their image from a registry (none is
         // reachable: each task would wait for a DNS timeout); with this set
@@ -129,7 +221,7 @@ pub async fn spawn_dockerd(paths: &NodePaths, node: &str, netns_path: &Path) -> 
         })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let pid: u32 = stdout.trim().parse().map_err(|_| Error::CommandFailed {
-        command: format!("start dockerd of {node}"),
+        command: format!("start dockerd of {}", spawn.hostname),
         stderr: format!(
             "{}{}",
             stdout.trim(),
@@ -277,9 +369,18 @@ pub fn alive(pid: u32) -> bool {
         .is_some_and(|(_, state, _)| state != 'Z')
 }
 
-/// Directory where containerd shims (of every containerd on the host) put
-/// their sockets, named by a hash; a `SIGKILL`ed shim leaves its socket there.
+/// Directory where containerd shims put their sockets, named by a hash; a
+/// `SIGKILL`ed shim leaves its socket there. A node's shims write into the
+/// node's private `/run` (gone with its mount namespace); only shims in our
+/// own mount namespace (nodes started by older versions) share the host's.
 pub const SHIM_SOCKET_DIR: &str = "/run/containerd/s/";
+
+/// Whether a process lives in the same mount namespace as this one.
+#[must_use]
+pub fn shares_mount_ns(pid: u32) -> bool {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
+    ns(&pid.to_string()).is_some_and(|theirs| Some(theirs) == ns("self"))
+}
 
 /// Paths of the unix sockets a process has open, from its fds and
 /// `/proc/PID/net/unix` (abstract sockets left out).
@@ -323,6 +424,7 @@ pub async fn kill_all(pids: &BTreeSet<u32>) -> Result<()> {
     }
     let shim_sockets: Vec<PathBuf> = pids
         .iter()
+        .filter(|pid| shares_mount_ns(**pid))
         .flat_map(|pid| socket_paths(*pid))
         .filter(|p| p.starts_with(SHIM_SOCKET_DIR))
         .collect();
@@ -509,6 +611,18 @@ mod tests {
             unix_socket_paths(table, &inodes),
             vec![PathBuf::from("/run/containerd/s/abc")]
         );
+    }
+
+    #[test]
+    fn run_relative_should_bind_back_only_directories_below_run() {
+        let run = Path::new("/run");
+        assert_eq!(
+            run_relative(Path::new("/run/bosun-sandbox/x"), run),
+            Some(PathBuf::from("bosun-sandbox/x"))
+        );
+        assert_eq!(run_relative(Path::new("/tmp/sbx/x"), run), None);
+        assert_eq!(run_relative(Path::new("/runner/x"), run), None);
+        assert_eq!(run_relative(run, run), None);
     }
 
     #[test]

@@ -52,6 +52,12 @@ impl Swarm {
     /// (a leftover of an earlier crashed run under that name is removed
     /// first) and import the busybox test image.
     pub async fn up(name: &str, managers: u32, workers: u32) -> Swarm {
+        Self::up_with(name, managers, workers, &[]).await
+    }
+
+    /// [`Swarm::up`] with the nodes' hostnames (managers first; none: the
+    /// sandbox's `manager1…`).
+    pub async fn up_with(name: &str, managers: u32, workers: u32, hostnames: &[String]) -> Swarm {
         let report = preflight::check();
         assert!(
             report.is_ok(),
@@ -64,7 +70,11 @@ impl Swarm {
                 .expect("remove a leftover sandbox");
         }
         let teardown = Teardown(name.to_string());
-        let sandbox = Sandbox::up(Config::new(name).managers(managers).workers(workers))
+        let config = Config::new(name)
+            .managers(managers)
+            .workers(workers)
+            .hostnames(hostnames.to_vec());
+        let sandbox = Sandbox::up(config)
             .await
             .unwrap_or_else(|e| panic!("sandbox {name} up: {e:#}"));
         sandbox.build_image().await.expect("test image");
