@@ -331,3 +331,153 @@ async fn sandbox_cli_should_drive_a_sandbox_through_up_image_kill_start_and_down
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not running"));
 }
+
+/// Wait (polling every 500 ms, at most `within`) until `check` holds.
+async fn until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_nodes_have_their_hostnames_their_own_docker_socket_and_can_be_cut_and_mended() {
+    require_host();
+    let name = "t-hosts";
+    let _ = sandbox::teardown(Path::new(sandbox::DEFAULT_ROOT), name).await;
+    let _cleanup = Cleanup(name);
+    let hostnames: Vec<String> = ["swarm1", "swarm2", "swarm3"].map(String::from).to_vec();
+    let sandbox = Sandbox::up(Config::new(name).managers(3).hostnames(hostnames.clone()))
+        .await
+        .expect("up");
+    assert_eq!(sandbox.nodes(), hostnames);
+    let seen: Vec<String> = sandbox
+        .swarm_nodes("swarm1")
+        .await
+        .expect("node ls")
+        .into_iter()
+        .map(|n| n.hostname)
+        .collect();
+    assert_eq!(seen, hostnames);
+    // Internal names still work.
+    assert_eq!(
+        sandbox.docker_host("manager2").unwrap(),
+        sandbox.docker_host("swarm2").unwrap()
+    );
+
+    // Inside a node, /var/run/docker.sock is that node's daemon.
+    let status = sandbox.status().await;
+    for n in &status.nodes {
+        let pid = n.pid.expect("pid").to_string();
+        let out = Command::new("nsenter")
+            .args(["--target", &pid, "--mount", "--net", "--"])
+            .args([
+                "docker",
+                "-H",
+                "unix:///var/run/docker.sock",
+                "info",
+                "--format",
+                "{{.Name}}",
+            ])
+            .output()
+            .expect("nsenter docker info");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            n.node,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // And a task that binds it gets its own node's socket, not the host's.
+    sandbox.build_image().await.expect("image");
+    let socket = sandbox.docker_host("swarm2").unwrap();
+    let socket = socket.trim_start_matches("unix://");
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(socket).expect("socket"));
+    let host_inode = std::fs::metadata("/var/run/docker.sock")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .ok();
+    assert_ne!(Some(inode), host_inode);
+    let docker1 = sandbox.docker_host("swarm1").unwrap();
+    let created = cli::docker()
+        .env("DOCKER_HOST", &docker1)
+        .args([
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "sock",
+            "--restart-condition",
+            "none",
+            "--constraint",
+            "node.hostname==swarm2",
+            "--mount",
+            "type=bind,source=/var/run/docker.sock,target=/var/run/docker.sock,readonly",
+            "bosun/busybox:latest",
+            "sh",
+            "-c",
+            "stat -L -c 'inode=%i' /var/run/docker.sock; sleep 3600",
+        ])
+        .output()
+        .expect("service create");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let want = format!("inode={inode}");
+    until(
+        "the task reports its socket's inode",
+        Duration::from_secs(90),
+        async || {
+            let logs = cli::docker()
+                .env("DOCKER_HOST", &docker1)
+                .args(["service", "logs", "--raw", "sock"])
+                .output()
+                .expect("service logs");
+            let text = String::from_utf8_lossy(&logs.stdout);
+            if text.contains("inode=") {
+                assert!(text.contains(&want), "want {want}, the task saw {text}");
+                return true;
+            }
+            false
+        },
+    )
+    .await;
+
+    // Cut: the link goes down, the daemon keeps running, swarm sees the
+    // node down; mended, it is Ready again.
+    let ip = sandbox.node_ip("swarm3").unwrap().to_string();
+    let ping = |ip: &str| {
+        Command::new("ping")
+            .args(["-n", "-q", "-c", "1", "-W", "1", ip])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(ping(&ip));
+    sandbox.cut("swarm3").await.expect("cut");
+    assert!(sandbox.is_cut("swarm3").unwrap());
+    assert!(!ping(&ip), "a cut node answers ping");
+    assert!(
+        sandbox.is_running("swarm3").unwrap(),
+        "cut leaves the daemon running"
+    );
+    until(
+        "swarm1 sees swarm3 down",
+        Duration::from_secs(120),
+        async || {
+            sandbox.swarm_nodes("swarm1").await.is_ok_and(|rows| {
+                rows.iter()
+                    .any(|r| r.hostname == "swarm3" && r.status != "ready")
+            })
+        },
+    )
+    .await;
+    sandbox.mend("swarm3").await.expect("mend");
+    assert!(!sandbox.is_cut("swarm3").unwrap());
+    sandbox
+        .wait_ready(Duration::from_secs(120))
+        .await
+        .expect("ready after mend");
+    assert!(ping(&ip));
+}
