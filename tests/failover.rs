@@ -9,6 +9,7 @@
 //! Traffic goes only to the sandbox's own subnet (the VIP is an unused
 //! address of it).
 
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -345,7 +346,7 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         holders(&swarm, vip),
-        [next.clone()],
+        std::slice::from_ref(&next),
         "nopreempt: stays on {next}"
     );
 
@@ -389,9 +390,9 @@ fn adapt_vip_example(example: &str, dest: &Path, vip: Ipv4Addr) {
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
         if trimmed.starts_with("address:") {
-            out.push_str(&format!("{indent}address: {vip}/24\n"));
+            let _ = writeln!(out, "{indent}address: {vip}/24");
         } else if trimmed.starts_with("interface:") {
-            out.push_str(&format!("{indent}interface: eth0\n"));
+            let _ = writeln!(out, "{indent}interface: eth0");
         } else {
             out.push_str(line);
             out.push('\n');
@@ -439,7 +440,7 @@ async fn the_vip_examples_converge_with_their_own_hostnames_and_their_address_an
 }
 
 /// Failover times for BENCHMARKS.md (a measurement, not a check: it is
-/// ignored in the suite). For `advertInterval` 1 (VRRPv2) and 0.1 (VRRPv3):
+/// ignored in the suite). For `advertInterval` 1 (`VRRPv2`) and 0.1 (`VRRPv3`):
 /// ten times, the holder's node is killed (`sandbox kill`: its processes
 /// and its link), and the time until the address is on the next node and
 /// answers a ping from the host is taken; the node is started again and

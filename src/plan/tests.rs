@@ -1528,15 +1528,15 @@ fn a_node_the_policy_no_longer_selects_loses_its_keepalived_and_a_deleted_policy
         format!("{H}kind: Network\nmetadata: {{name: other}}\nspec: {{}}\n"),
     )]);
     let live = vip_store(&base, &plan(&d, &base, &Options::default()));
-    let removes = |p: &Plan| {
+    let removals = |p: &Plan| {
         kinds(p)
             .into_iter()
             .filter(|k| k.starts_with("Remove"))
             .count()
     };
-    assert_eq!(removes(&plan(&none, &live, &Options::default())), 0);
+    assert_eq!(removals(&plan(&none, &live, &Options::default())), 0);
     let p = plan(&none, &live, &Options::default().prune(true));
-    assert_eq!(removes(&p), 6, "{:#?}", kinds(&p));
+    assert_eq!(removals(&p), 6, "{:#?}", kinds(&p));
 }
 
 #[test]

@@ -378,7 +378,7 @@ impl Sandbox {
         for (role, index) in self.node_list() {
             let node = net::node_name(role, index);
             mkdir(&self.paths(&node).dir)?;
-            self.spawn(&self.node_ref(role, index)).await?;
+            self.spawn(&Self::node_ref(role, index)).await?;
         }
         for (role, index) in self.node_list() {
             self.wait_daemon(&net::node_name(role, index), deadline)
@@ -816,7 +816,7 @@ impl Sandbox {
         };
         by_hostname
             .or_else(by_name)
-            .map(|(role, index)| self.node_ref(role, index))
+            .map(|(role, index)| Self::node_ref(role, index))
             .ok_or_else(|| Error::UnknownNode {
                 sandbox: self.state.name.clone(),
                 node: node.to_owned(),
@@ -824,7 +824,7 @@ impl Sandbox {
             })
     }
 
-    fn node_ref(&self, role: Role, index: u32) -> NodeRef {
+    fn node_ref(role: Role, index: u32) -> NodeRef {
         NodeRef {
             role,
             index,

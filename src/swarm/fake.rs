@@ -696,7 +696,11 @@ impl Api for Fake {
         let text = st.logs.get(name).cloned().unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let kept = &lines[lines.len().saturating_sub(tail)..];
-        Ok(kept.iter().map(|l| format!("{l}\n")).collect())
+        Ok(kept.iter().fold(String::new(), |mut out, l| {
+            out.push_str(l);
+            out.push('\n');
+            out
+        }))
     }
 
     async fn info(&self) -> Result<Value> {

@@ -126,12 +126,16 @@ pub struct PolicyStatus {
     pub nodes: Vec<NodeState>,
 }
 
+/// A policy's address and its keepalived services: `(hostname, service
+/// name, service id)`.
+type Policy = (String, Vec<(String, String, String)>);
+
 /// Every VIP policy with keepalived services in `snapshot` (bosun's
 /// labels say which), each node's state from its service's logs.
 pub async fn of_swarm<A: Api>(api: &A, snapshot: &crate::swarm::Snapshot) -> Vec<PolicyStatus> {
     use crate::compose::LABEL_OWNER;
     use crate::plan::vip::{LABEL_ADDRESS, LABEL_NODE};
-    let mut policies: std::collections::BTreeMap<String, (String, Vec<(String, String, String)>)> =
+    let mut policies: std::collections::BTreeMap<String, Policy> =
         std::collections::BTreeMap::new();
     for s in &snapshot.services {
         let labels = &s.meta.labels;
