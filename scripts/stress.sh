@@ -21,7 +21,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 scripts/setup-docker.sh
-filter='binary_id(=bosun::tests) & test(/^(e2e|inswarm|reconcile|run|lease|conformance|sandbox|precheck|pipe|swarm|plan|vip)::/)'
+filter='binary_id(=bosun::tests) & test(/^(e2e|inswarm|reconcile|run|lease|conformance|sandbox|precheck|pipe|swarm|plan|vip|failover)::/)'
 logs=$(mktemp -d /tmp/bosun-stress.XXXXXX)
 cargo nextest run --locked --no-run >/dev/null
 

@@ -174,26 +174,11 @@ async fn wait_success(ip: Ipv4Addr, after: Option<&str>) -> (String, Value) {
 }
 
 /// `docker stack deploy` of the real `deploy/bosun-stack.yml` as [`STACK`],
-/// with `BOSUN_IMAGE` and `BOSUN_MANIFESTS` in the CLI's environment.
-///
-/// The stack file binds `/var/run/docker.sock`: the node's daemon on a real
-/// manager. A sandbox node's dockerd shares the host's file system (only its
-/// network and UTS namespaces are its own) and serves on
-/// `/run/bosun-sandbox/<name>/<node>/docker.sock`, while the host path
-/// `/var/run/docker.sock` is the *host's* daemon: deployed as is, bosun
-/// would converge the host's swarm, not the one it runs in. So the real file
-/// is deployed unchanged plus a second compose file that re-points that one
-/// bind (compose merges volumes by target; a user with the socket elsewhere,
-/// e.g. rootless Docker, does the same). The test checks the deployed
-/// mounts, so the merge is proven, not assumed.
-async fn deploy_stack(host: &str, tmp: &Path, manifests: &Path) {
-    let node_socket = host.strip_prefix("unix://").expect("unix socket");
-    let override_file = tmp.join("sandbox-socket.yml");
-    let text = format!(
-        "version: \"3.8\"\nservices:\n  bosun:\n    volumes:\n      - type: bind\n        \
-         source: {node_socket}\n        target: /var/run/docker.sock\n"
-    );
-    std::fs::write(&override_file, text).expect("write the override");
+/// unchanged, with `BOSUN_IMAGE` and `BOSUN_MANIFESTS` in the CLI's
+/// environment. The stack file binds `/var/run/docker.sock`, which inside a
+/// sandbox node (its own mount namespace) is that node's daemon, as on a real
+/// manager.
+async fn deploy_stack(host: &str, manifests: &Path) {
     let stack_file = repo().join("deploy/bosun-stack.yml");
     let deploy = docker_env(
         host,
@@ -206,8 +191,6 @@ async fn deploy_stack(host: &str, tmp: &Path, manifests: &Path) {
             "--detach=true",
             "-c",
             stack_file.to_str().expect("utf-8 path"),
-            "-c",
-            override_file.to_str().expect("utf-8 path"),
             STACK,
         ],
         &[
@@ -266,18 +249,20 @@ async fn bosun_deployed_by_its_stack_file_runs_as_a_service_and_converges_folder
     let manifests = tmp.path().join("cluster");
     write_manifests(&manifests, 1);
     build_image(&host);
-    deploy_stack(&host, tmp.path(), &manifests).await;
+    deploy_stack(&host, &manifests).await;
 
     // The service as the stack file says, with the host folder and the
-    // node's socket bound.
+    // socket bound.
     let bosun_svc = service(&api, SERVICE).await.expect("bosun service");
     let spec = &bosun_svc["Spec"]["TaskTemplate"]["ContainerSpec"];
     assert_eq!(spec["Image"], IMAGE);
-    let node_socket = host.strip_prefix("unix://").expect("unix socket");
     let manifests_s = manifests.to_str().expect("utf-8 path");
     let expected: BTreeMap<String, (String, bool)> = [
         ("/manifests".into(), (manifests_s.into(), true)),
-        ("/var/run/docker.sock".into(), (node_socket.into(), false)),
+        (
+            "/var/run/docker.sock".into(),
+            ("/var/run/docker.sock".into(), false),
+        ),
     ]
     .into();
     assert_eq!(mounts_of(spec), expected);
