@@ -843,6 +843,7 @@ fn prune_removes_only_what_bosun_owns_services_then_configs_then_networks() {
         kinds(&p),
         [
             "RemoveService gone_web",
+            "RemoveService vip_x",
             "RemoveService app_removed",
             "RemoveConfig gone_conf-0123abcd",
             "RemoveNetwork gone_default",
@@ -850,8 +851,10 @@ fn prune_removes_only_what_bosun_owns_services_then_configs_then_networks() {
         ]
     );
     assert_eq!(p.actions[0].reason(), Some("Stack/gone was deleted"));
+    // A deleted VipPolicy's keepalived goes too (with prune).
+    assert_eq!(p.actions[1].reason(), Some("VipPolicy/x was deleted"));
     assert_eq!(
-        p.actions[1].reason(),
+        p.actions[2].reason(),
         Some("no longer in the compose files of Stack/app")
     );
 }
