@@ -78,8 +78,13 @@ fn vip_of(swarm: &Swarm) -> Ipv4Addr {
     Ipv4Addr::new(a, b, c, 200)
 }
 
+/// The policy selects the nodes labelled `vip=yes`; `nodes.yaml` labels
+/// all three managers unless [`write_members`] said otherwise.
 fn write_policy(dir: &Path, vip: Ipv4Addr, priorities: &str, preempt: bool) {
     std::fs::create_dir_all(dir).expect("mkdir");
+    if !dir.join("nodes.yaml").exists() {
+        write_members(dir, &["manager1", "manager2", "manager3"]);
+    }
     std::fs::write(dir.join("vrrp-password"), format!("{PASSWORD}\n")).expect("password");
     std::fs::write(
         dir.join("vip.yaml"),
@@ -87,11 +92,79 @@ fn write_policy(dir: &Path, vip: Ipv4Addr, priorities: &str, preempt: bool) {
             "apiVersion: bosun.dev/v1alpha1\nkind: VipPolicy\nmetadata: {{name: front}}\nspec:\n  \
              address: {vip}/24\n  interface: eth0\n  virtualRouterId: 61\n  advertInterval: 1\n  \
              preempt: {preempt}\n  auth: {{passwordFile: vrrp-password}}\n  \
-             nodes:\n    priorities: {{{priorities}}}\n"
+             nodes:\n    selector: {{labels: {{vip: \"yes\"}}}}\n    priorities: {{{priorities}}}\n"
         ),
     )
     .expect("write vip.yaml");
 }
+
+/// Label `hosts` `vip=yes` (a `NodeLabels` manifest in the same folder).
+fn write_members(dir: &Path, hosts: &[&str]) {
+    let mut rules = String::new();
+    for h in hosts {
+        let _ = writeln!(
+            rules,
+            "    - selector: {{hostname: {h}}}\n      labels: {{vip: \"yes\"}}"
+        );
+    }
+    std::fs::write(
+        dir.join("nodes.yaml"),
+        format!(
+            "apiVersion: bosun.dev/v1alpha1\nkind: NodeLabels\nmetadata: {{name: vip-nodes}}\nspec:\n  rules:\n{rules}"
+        ),
+    )
+    .expect("write nodes.yaml");
+}
+
+/// Pings `vip` every 100 ms on its own thread until stopped: (sent, lost).
+struct Pinger {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(u32, u32)>,
+}
+
+impl Pinger {
+    fn start(vip: Ipv4Addr) -> Pinger {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let (mut sent, mut lost) = (0u32, 0u32);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                sent += 1;
+                if !ping(vip) {
+                    lost += 1;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (sent, lost)
+        });
+        Pinger { stop, handle }
+    }
+
+    fn stop(self) -> (u32, u32) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().expect("pinger")
+    }
+}
+
+/// Where each of `services` is updated in `output`: they appear in order.
+fn rolled_in_order(output: &str, services: &[&str]) {
+    let at: Vec<usize> = services
+        .iter()
+        .map(|s| {
+            output
+                .find(&format!("update service {s}"))
+                .unwrap_or_else(|| panic!("{s} not updated:\n{output}"))
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "not rolled in the order {services:?}:\n{output}"
+    );
+}
+
+/// A ping takes up to 1 s when lost: one failover (about 3.6 s at an
+/// advert interval of 1 s) loses a handful, never a whole roll.
+const LOST_IN_ONE_FAILOVER: u32 = 8;
 
 /// The nodes whose `eth0` carries `vip` and has a carrier right now (a
 /// killed or cut node's link is down: its stale address answers nobody).
@@ -187,6 +260,8 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
     let vip = vip_of(&swarm);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir: PathBuf = tmp.path().join("manifests");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    write_members(&dir, &["manager1", "manager2"]);
     write_policy(
         &dir,
         vip,
@@ -194,10 +269,31 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
         true,
     );
 
-    // Deployed: the address on the priority-200 node only, answering.
+    // Deployed on two nodes: the address on the priority-200 node only,
+    // answering.
     let mut outputs = reconcile(&swarm, &dir).await;
     held_by(&swarm, vip, "manager1", SLOW).await;
     answers(vip).await;
+    assert_eq!(services(&swarm).await.len(), 2);
+
+    // A third node joins the policy: it starts at once, the two others get
+    // their new peer one at a time, the holder last, and pings lose at most
+    // one failover's worth.
+    let pinger = Pinger::start(vip);
+    write_members(&dir, &["manager1", "manager2", "manager3"]);
+    let grown = reconcile(&swarm, &dir).await;
+    let (sent, lost) = pinger.stop();
+    assert!(
+        grown.contains("create service vip-front_manager3"),
+        "{grown}"
+    );
+    rolled_in_order(&grown, &["vip-front_manager2", "vip-front_manager1"]);
+    assert!(
+        lost <= LOST_IN_ONE_FAILOVER,
+        "{lost} of {sent} pings lost while adding a node:\n{grown}"
+    );
+    outputs.push_str(&grown);
+    held_by(&swarm, vip, "manager1", SLOW).await;
     let svcs = services(&swarm).await;
     assert_eq!(
         svcs.keys().cloned().collect::<Vec<_>>(),
@@ -264,22 +360,7 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
 
     // nopreempt rolls every node, the holder last, with pings every 100 ms
     // losing at most one failover's worth.
-    let pinger = {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            let (mut sent, mut lost) = (0u32, 0u32);
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                sent += 1;
-                if !ping(vip) {
-                    lost += 1;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            (sent, lost)
-        });
-        (stop, handle)
-    };
+    let pinger = Pinger::start(vip);
     write_policy(
         &dir,
         vip,
@@ -287,28 +368,17 @@ async fn a_vip_policy_holds_its_address_fails_over_and_rolls_one_node_at_a_time(
         false,
     );
     let rolled = reconcile(&swarm, &dir).await;
-    pinger.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (sent, lost) = pinger.1.join().expect("pinger");
-    let order: Vec<usize> = [
-        "vip-front_manager2",
-        "vip-front_manager3",
-        "vip-front_manager1",
-    ]
-    .iter()
-    .map(|s| {
-        rolled
-            .find(&format!("update service {s}"))
-            .unwrap_or_else(|| panic!("{s} not updated:\n{rolled}"))
-    })
-    .collect();
-    assert!(
-        order.windows(2).all(|w| w[0] < w[1]),
-        "the holder (manager1) rolls last:\n{rolled}"
+    let (sent, lost) = pinger.stop();
+    rolled_in_order(
+        &rolled,
+        &[
+            "vip-front_manager2",
+            "vip-front_manager3",
+            "vip-front_manager1",
+        ],
     );
-    // A ping takes up to 1 s when lost: one failover (about 3.6 s) loses
-    // a handful, never the whole roll.
     assert!(
-        lost <= 8,
+        lost <= LOST_IN_ONE_FAILOVER,
         "{lost} of {sent} pings lost while rolling:\n{rolled}"
     );
     outputs.push_str(&rolled);

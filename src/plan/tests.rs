@@ -1595,3 +1595,16 @@ fn a_vip_policy_selecting_a_label_the_same_folder_sets_is_planned_in_the_same_pa
         p.warnings
     );
 }
+
+#[test]
+fn drift_on_a_keepalived_service_is_reverted_like_on_any_other() {
+    let d = build_from(&vip_files("m1: 200, m2: 100, m3: 50", ""));
+    let base = three_managers();
+    let mut live = vip_store(&base, &plan(&d, &base, &Options::default()));
+    service_mut(&mut live, "vip-front_m2").spec["TaskTemplate"]["ContainerSpec"]["Image"] =
+        json!("keepalived:hand-made");
+    let p = plan(&d, &live, &Options::default());
+    let (name, changes) = only_update(&p);
+    assert_eq!(name, "vip-front_m2");
+    assert_eq!(changes[0].path, "TaskTemplate.ContainerSpec.Image");
+}
