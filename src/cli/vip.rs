@@ -77,11 +77,7 @@ fn status(args: &StatusArgs) -> super::Result {
         crate::outln!("no keepalived services of a VipPolicy in this swarm")?;
     }
     for p in &policies {
-        let holder = match (&p.holder, &p.since) {
-            (Some(h), Some(since)) => format!("held by {h} since {since}"),
-            (Some(h), None) => format!("held by {h}"),
-            _ => "held by no node".to_string(),
-        };
+        let holder = p.held();
         crate::outln!("{} {}: {holder}", p.policy, p.address)?;
         for n in &p.nodes {
             let since = n

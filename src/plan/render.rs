@@ -63,11 +63,7 @@ pub(super) fn text(plan: &Plan, color: bool) -> String {
         let _ = writeln!(out, "{}", paint(color, code, &line));
     }
     for v in &plan.vips {
-        let held = match (&v.holder, &v.since) {
-            (Some(h), Some(since)) => format!("held by {h} since {since}"),
-            (Some(h), None) => format!("held by {h}"),
-            _ => "held by no node".to_string(),
-        };
+        let held = v.held();
         let nodes: Vec<String> = v
             .nodes
             .iter()

@@ -130,6 +130,18 @@ pub struct PolicyStatus {
 /// name, service id)`.
 type Policy = (String, Vec<(String, String, String)>);
 
+impl PolicyStatus {
+    /// `held by swarm1 since 2026-…`, `held by no node`.
+    #[must_use]
+    pub fn held(&self) -> String {
+        match (&self.holder, &self.since) {
+            (Some(h), Some(since)) => format!("held by {h} since {since}"),
+            (Some(h), None) => format!("held by {h}"),
+            _ => "held by no node".to_string(),
+        }
+    }
+}
+
 /// Every VIP policy with keepalived services in `snapshot` (bosun's
 /// labels say which), each node's state from its service's logs.
 pub async fn of_swarm<A: Api>(api: &A, snapshot: &crate::swarm::Snapshot) -> Vec<PolicyStatus> {
